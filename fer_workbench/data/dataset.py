@@ -1,0 +1,84 @@
+"""The one dataset type every loader returns and every later stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from fer_workbench import CLASS_NAMES, IMAGE_SIZE, SPLITS
+from fer_workbench.errors import WorkbenchError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """uint8 images (N×48×48), integer labels, split names and a stable row id per image.
+
+    ``row_ids`` are the 0-based data-row numbers of the source file (or positions in sorted path order for an
+    image folder), so they stay the same across loads of the same source and survive subsetting.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    row_ids: np.ndarray
+    class_names: tuple[str, ...] = CLASS_NAMES
+    source: str = ""
+    checksum: str = ""
+    paths: np.ndarray | None = None
+    skipped_rows: tuple = field(default=())  # (row description, reason) pairs the loader was told to skip
+
+    def __post_init__(self):
+        n = len(self.images)
+        if self.images.dtype != np.uint8 or self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise WorkbenchError(f"{self.source or 'dataset'}: images must be uint8 N×48×48, got "
+                                 f"{self.images.dtype} {self.images.shape}")
+        for name in ("labels", "splits", "row_ids"):
+            if len(getattr(self, name)) != n:
+                raise WorkbenchError(f"{self.source or 'dataset'}: {name} has {len(getattr(self, name))} "
+                                     f"entries for {n} images")
+        if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise WorkbenchError(f"{self.source or 'dataset'}: labels outside 0..{len(self.class_names) - 1}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        return f"Dataset({len(self)} images, source={self.source!r}, checksum={self.checksum[:12]!r})"
+
+    def subset(self, selector) -> Dataset:
+        """Rows chosen by a boolean mask or an index array; row ids are kept."""
+        selector = np.asarray(selector)
+        return replace(self, images=self.images[selector], labels=self.labels[selector],
+                       splits=self.splits[selector], row_ids=self.row_ids[selector],
+                       paths=None if self.paths is None else self.paths[selector])
+
+    def split(self, name: str) -> Dataset:
+        if name not in self.split_names():
+            raise WorkbenchError(f"{self.source or 'dataset'}: no split {name!r}; it has "
+                                 f"{', '.join(self.split_names()) or 'no rows'}")
+        return self.subset(self.splits == name)
+
+    def split_names(self) -> list[str]:
+        present = set(np.unique(self.splits).tolist())
+        return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
+
+    def counts(self) -> pd.DataFrame:
+        """Images per split (rows) × class (columns), with totals."""
+        table = pd.crosstab(pd.Categorical(self.splits, categories=self.split_names()),
+                            pd.Categorical(self.labels, categories=range(len(self.class_names))),
+                            dropna=False)
+        table.index.name, table.columns.name = "split", "class"
+        table.columns = list(self.class_names)
+        table["total"] = table.sum(axis=1)
+        table.loc["total"] = table.sum(axis=0)
+        return table
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per image without pixels: row id, split, label index and name."""
+        frame = pd.DataFrame({"row_id": self.row_ids, "split": self.splits, "label": self.labels,
+                              "label_name": np.asarray(self.class_names)[self.labels]})
+        if self.paths is not None:
+            frame["path"] = self.paths
+        return frame

@@ -1,0 +1,51 @@
+"""Run metadata recorded with every report, manifest and model: versions, git commit, seed, checksum."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+
+from fer_workbench.config import project_root
+
+TRACKED_PACKAGES = (
+    "fer-workbench", "numpy", "pandas", "tensorflow", "keras", "keras-tuner", "tf-keras-vis",
+    "scikit-learn", "plotly", "seaborn", "papermill", "nbconvert", "ipywidgets", "opencv-python-headless",
+    "mtcnn", "cleanlab",
+)
+
+
+def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, with ``-dirty`` when the work tree has changes; None outside git."""
+    root = project_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def run_metadata(**extra) -> dict:
+    """Everything needed to reproduce a result, plus caller-specific fields (seed, profile, data checksum...)."""
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        **extra,
+    }
