@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine: `make report` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= smoke
+DATA ?=
+FERPLUS ?=
+OUT ?= reports
+PYTEST_ARGS ?=
+
+.PHONY: install report test lint benchmarks clean-reports
+
+$(BIN)/fer-workbench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+install: $(BIN)/fer-workbench
+
+## Run the whole notebook sequence (embedded default unless DATA=...) and print where reports/index.html is.
+report: install
+	$(BIN)/fer-workbench run --profile $(PROFILE) --out $(OUT) $(if $(DATA),--data $(DATA)) $(if $(FERPLUS),--ferplus $(FERPLUS))
+
+## Install and run the test suite (real-data tests skip when ../shared is absent).
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check fer_workbench tests benchmarks
+
+benchmarks: install
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean-reports:
+	find $(OUT) -mindepth 1 ! -name README.md ! -path '$(OUT)/fer2013*' -exec rm -rf {} +

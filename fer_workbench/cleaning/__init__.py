@@ -1,0 +1,1 @@
+"""Per-image data-quality scores and the cleaning manifest."""

@@ -1,0 +1,129 @@
+"""`fer-workbench`: thin subcommands over the package. Errors become one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from fer_workbench import __version__
+from fer_workbench.config import DEFAULT_SEED, PROFILES
+from fer_workbench.errors import WorkbenchError
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    print(f"fer-workbench: warning: {message}", file=sys.stderr)
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def cmd_run(args) -> int:
+    from fer_workbench.data import resolve_data_path
+    from fer_workbench.pipeline import run_pipeline
+
+    data_path = resolve_data_path(args.data, args.profile, args.seed)
+    if not data_path.exists():
+        raise WorkbenchError(f"{data_path}: no such file or directory")
+    if args.ferplus and not Path(args.ferplus).exists():
+        raise WorkbenchError(f"{args.ferplus}: no such file")
+    out = Path(args.out).resolve()
+    parameters = {"data_path": str(data_path.resolve()), "profile": args.profile, "seed": args.seed,
+                  "ferplus_path": str(Path(args.ferplus).resolve()) if args.ferplus else None}
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    result = run_pipeline(out, parameters, only=only, progress=not args.quiet)
+    print(f"report: {result.index_path}")
+    if not result.ok:
+        raise WorkbenchError(result.failure_message())
+    return 0
+
+
+def cmd_data_summary(args) -> int:
+    from fer_workbench.data import load_dataset
+    from fer_workbench.explore import dataset_summary
+
+    dataset = load_dataset(args.path, skip_bad_rows=args.skip_bad_rows)
+    summary = dataset_summary(dataset)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{summary['source']}  ({summary['rows']} images, sha256 {summary['checksum'][:16]}…)")
+    print(dataset.counts().to_string())
+    dup = summary["duplicates"]
+    print(f"blank images: {summary['blank_images']}")
+    print(f"exact duplicates: {dup['groups']} groups covering {dup['rows_in_groups']} rows; "
+          f"{dup['cross_split_groups']} groups span more than one split; "
+          f"{dup['label_conflict_groups']} groups carry conflicting labels")
+    if dataset.skipped_rows:
+        print(f"skipped bad rows: {len(dataset.skipped_rows)} (first: {dataset.skipped_rows[0]})")
+    return 0
+
+
+def cmd_data_default(args) -> int:
+    from fer_workbench.config import get_profile
+    from fer_workbench.data.synthetic import ensure_default_dataset, write_synthetic_dataset
+
+    if args.out:
+        path = write_synthetic_dataset(args.out, get_profile(args.profile).synthetic_rows, args.seed)
+    else:
+        path = ensure_default_dataset(args.profile, args.seed)
+    print(path)
+    return 0
+
+
+def cmd_data_clear_cache(args) -> int:
+    from fer_workbench.data.cache import clear_cache
+
+    print(f"removed {clear_cache()} cached datasets")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-workbench", description=__doc__.split(":")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the notebook sequence and export HTML reports")
+    run.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or image folder; default: the synthetic dataset")
+    run.add_argument("--ferplus", help="FER+ votes file (fer2013new.csv)")
+    run.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    run.add_argument("--out", default="reports", help="output directory (default: reports)")
+    run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
+    summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")
+    summary.add_argument("path")
+    summary.add_argument("--json", action="store_true")
+    summary.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows instead of failing")
+    summary.set_defaults(func=cmd_data_summary)
+    default = data.add_parser("make-default", help="write the synthetic default dataset and print its path")
+    default.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    default.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    default.add_argument("--out", help="directory to write it to (default: the workbench cache)")
+    default.set_defaults(func=cmd_data_default)
+    clear = data.add_parser("clear-cache", help="delete cached parsed datasets")
+    clear.set_defaults(func=cmd_data_clear_cache)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warnings
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"fer-workbench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fer-workbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

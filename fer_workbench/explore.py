@@ -1,0 +1,169 @@
+"""Dataset statistics for exploration and `fer-workbench data summary`: numbers only, no figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_workbench.cleaning.duplicates import exact_duplicate_groups
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.data.ferplus import FerPlusVotes
+from fer_workbench.files import atomic_write_text
+from fer_workbench.provenance import run_metadata
+
+BLANK_STD = 3.0  # pixel std below this: a (near-)blank frame
+
+
+def class_balance(dataset: Dataset) -> pd.DataFrame:
+    """Per class: count, share, imbalance ratio (largest class / this class), and the effective number of
+    samples (Cui et al. 2019, β = 0.9999) used by class-balanced weighting."""
+    counts = np.bincount(dataset.labels, minlength=len(dataset.class_names)).astype(float)
+    beta = 0.9999
+    table = pd.DataFrame({
+        "count": counts.astype(int),
+        "share": counts / max(counts.sum(), 1),
+        "imbalance_ratio": np.where(counts > 0, counts.max() / np.maximum(counts, 1), np.inf),
+        "effective_samples": (1 - beta ** counts) / (1 - beta),
+    }, index=pd.Index(dataset.class_names, name="class"))
+    return table
+
+
+def image_statistics(dataset: Dataset) -> pd.DataFrame:
+    """Per image: mean brightness, contrast (pixel std), dynamic range and blank flag, with split and class."""
+    flat = dataset.images.reshape(len(dataset), -1).astype(np.float32)
+    frame = dataset.to_frame()
+    frame["brightness"] = flat.mean(axis=1)
+    frame["contrast"] = flat.std(axis=1)
+    frame["dynamic_range"] = flat.max(axis=1) - flat.min(axis=1)
+    frame["blank"] = frame["contrast"] < BLANK_STD
+    return frame
+
+
+def mean_faces(dataset: Dataset) -> np.ndarray:
+    """Mean image per class (classes × 48 × 48, float32; NaN for an absent class)."""
+    means = np.full((len(dataset.class_names), *dataset.images.shape[1:]), np.nan, np.float32)
+    for k in range(len(dataset.class_names)):
+        members = dataset.images[dataset.labels == k]
+        if len(members):
+            means[k] = members.mean(axis=0, dtype=np.float64)
+    return means
+
+
+def duplicate_summary(dataset: Dataset) -> dict:
+    """Exact (byte-identical) duplicate groups, within and across splits, and label conflicts."""
+    group = exact_duplicate_groups(dataset.images)
+    member = group >= 0
+    frame = pd.DataFrame({"group": group[member], "split": dataset.splits[member], "label": dataset.labels[member]})
+    per_group = frame.groupby("group").agg(splits=("split", "nunique"), labels=("label", "nunique"))
+    cross = per_group.index[per_group["splits"] > 1]
+    return {
+        "groups": int(len(per_group)),
+        "rows_in_groups": int(member.sum()),
+        "redundant_rows": int(member.sum() - len(per_group)),
+        "cross_split_groups": int(len(cross)),
+        "cross_split_rows": int(frame["group"].isin(cross).sum()),
+        "label_conflict_groups": int((per_group["labels"] > 1).sum()),
+    }
+
+
+def leakage_matrix(dataset: Dataset) -> pd.DataFrame:
+    """Rows of each split (rows) that have a byte-identical copy in another split (columns)."""
+    group = exact_duplicate_groups(dataset.images)
+    splits = dataset.split_names()
+    table = pd.DataFrame(0, index=pd.Index(splits, name="split"), columns=splits)
+    for a in splits:
+        groups_a = group[(dataset.splits == a) & (group >= 0)]
+        for b in splits:
+            if a != b:
+                in_b = np.isin(groups_a, group[(dataset.splits == b) & (group >= 0)])
+                table.loc[a, b] = int(in_b.sum())
+    return table
+
+
+def ferplus_agreement(dataset: Dataset, votes: FerPlusVotes) -> pd.DataFrame:
+    """Original FER2013 label (rows) × FER+ majority label (columns, plus contempt / dropped), in counts."""
+    aligned = votes.align(dataset)
+    majority = aligned.majority_label
+    columns = [*dataset.class_names, "contempt", "dropped by FER+"]
+    column_of = np.where(aligned.dropped, len(columns) - 1,
+                         np.where(majority >= 0, majority, len(columns) - 2))
+    table = pd.crosstab(pd.Categorical(np.asarray(dataset.class_names)[dataset.labels], dataset.class_names),
+                        pd.Categorical(np.asarray(columns)[column_of], columns), dropna=False)
+    table.index.name, table.columns.name = "FER2013 label", "FER+ majority"
+    return table
+
+
+def ferplus_summary(dataset: Dataset, votes: FerPlusVotes) -> dict:
+    aligned = votes.align(dataset)
+    kept = ~aligned.dropped
+    majority = aligned.majority_label
+    return {
+        "rows": len(aligned),
+        "dropped_by_ferplus": int(aligned.dropped.sum()),
+        "nonface_majority": int((aligned.nonface_votes > aligned.votes.sum(axis=1) / 2).sum()),
+        "disagreement_rate_kept": float(((majority != dataset.labels) & kept).sum() / max(kept.sum(), 1)),
+        "tied_votes": int((aligned.tied & kept).sum()),
+    }
+
+
+def dataset_summary(dataset: Dataset) -> dict:
+    """Counts per split × class, duplicates, blank images and checksum, as plain JSON-ready values."""
+    counts = dataset.counts()
+    contrast = dataset.images.reshape(len(dataset), -1).std(axis=1)
+    return {
+        "source": dataset.source,
+        "checksum": dataset.checksum,
+        "rows": len(dataset),
+        "classes": list(dataset.class_names),
+        "counts": {split: {c: int(v) for c, v in row.items()} for split, row in counts.iterrows()},
+        "blank_images": int((contrast < BLANK_STD).sum()),
+        "duplicates": duplicate_summary(dataset),
+        "skipped_rows": len(dataset.skipped_rows),
+    }
+
+
+def select_page(dataset: Dataset, class_name: str | None = None, split: str | None = None, page: int = 0,
+                per_page: int = 40) -> tuple[np.ndarray, int]:
+    """Positions of the images on one page of a class/split filter (None = all), and the page count."""
+    mask = np.ones(len(dataset), bool)
+    if class_name is not None:
+        mask &= dataset.labels == list(dataset.class_names).index(class_name)
+    if split is not None:
+        mask &= dataset.splits == split
+    positions = np.flatnonzero(mask)
+    pages = max(1, int(np.ceil(len(positions) / per_page)))
+    page = min(max(page, 0), pages - 1)
+    return positions[page * per_page:(page + 1) * per_page], pages
+
+
+def class_samples(dataset: Dataset, per_class: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A reproducible random sample of images for each class: ``{class name: images}``."""
+    rng = np.random.default_rng(seed)
+    samples = {}
+    for k, name in enumerate(dataset.class_names):
+        members = np.flatnonzero(dataset.labels == k)
+        chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False))
+        samples[name] = dataset.images[chosen]
+    return samples
+
+
+def sample_rows(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
+    """At most n rows, drawn reproducibly (the whole dataset when it is smaller)."""
+    if len(dataset) <= n:
+        return dataset
+    return dataset.subset(np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False)))
+
+
+def blank_images(dataset: Dataset) -> Dataset:
+    """The (near-)blank frames: pixel std below BLANK_STD."""
+    return dataset.subset(dataset.images.reshape(len(dataset), -1).std(axis=1) < BLANK_STD)
+
+
+def write_summary(dataset: Dataset, output_dir, profile: str, seed: int, name: str = "explore_summary.json"):
+    """Write ``dataset_summary`` with run metadata (seed, profile, versions, commit) as JSON; returns the path."""
+    record = {"metadata": run_metadata(profile=profile, seed=seed, data_checksum=dataset.checksum),
+              "summary": dataset_summary(dataset)}
+    return atomic_write_text(Path(output_dir) / name, json.dumps(record, indent=2))

@@ -1,0 +1,63 @@
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Tests never touch the user's cache; one scratch home per test session.
+os.environ.setdefault("FER_WORKBENCH_HOME", tempfile.mkdtemp(prefix="fer-workbench-tests-"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer_workbench.config import shared_fer2013_dir  # noqa: E402
+
+REAL_CSV = shared_fer2013_dir() / "fer2013.csv.gz"
+REAL_FERPLUS = shared_fer2013_dir() / "fer2013new.csv"
+
+
+@pytest.fixture(scope="session")
+def real_csv() -> Path:
+    if not REAL_CSV.exists():
+        pytest.skip("real FER2013 not available (../shared/data/fer2013 is absent)")
+    return REAL_CSV
+
+
+@pytest.fixture(scope="session")
+def real_ferplus() -> Path:
+    if not REAL_FERPLUS.exists():
+        pytest.skip("FER+ votes not available (../shared/data/fer2013 is absent)")
+    return REAL_FERPLUS
+
+
+def make_rows(n: int, seed: int = 0):
+    """Random images, labels and splits for building small test files."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 48, 48), dtype=np.uint8)
+    labels = np.arange(n) % 7
+    splits = np.array(["Training", "PublicTest", "PrivateTest"])[np.arange(n) % 3]
+    return images, labels, splits
+
+
+def csv_text(images, labels, splits, header=("emotion", "pixels", "Usage"), sep=",") -> str:
+    lines = [sep.join(header)]
+    for image, label, split in zip(images, labels, splits):
+        fields = {"emotion": str(label), "pixels": " ".join(map(str, image.ravel())), "Usage": split}
+        lines.append(",".join(fields[h.strip()] for h in header))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    images, labels, splits = make_rows(30)
+    path = tmp_path / "small.csv"
+    path.write_text(csv_text(images, labels, splits))
+    return path, images, labels, splits
+
+
+@pytest.fixture
+def small_csv_gz(tmp_path, small_csv):
+    path, *rest = small_csv
+    gz = tmp_path / "small.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    return (gz, *rest)
