@@ -60,10 +60,10 @@ def duplicate_summary(dataset: Dataset) -> dict:
     per_group = frame.groupby("group").agg(splits=("split", "nunique"), labels=("label", "nunique"))
     cross = per_group.index[per_group["splits"] > 1]
     return {
-        "groups": int(len(per_group)),
+        "groups": len(per_group),
         "rows_in_groups": int(member.sum()),
         "redundant_rows": int(member.sum() - len(per_group)),
-        "cross_split_groups": int(len(cross)),
+        "cross_split_groups": len(cross),
         "cross_split_rows": int(frame["group"].isin(cross).sum()),
         "label_conflict_groups": int((per_group["labels"] > 1).sum()),
     }

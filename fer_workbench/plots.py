@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import seaborn as sns
 
+from fer_workbench import CLASS_NAMES
+
 SPLIT_COLORS = {"Training": "#4C72B0", "PublicTest": "#DD8452", "PrivateTest": "#55A868"}
 
 
@@ -99,12 +101,18 @@ def mean_face_panel(means: np.ndarray, class_names, title: str = "Mean face per 
     return fig
 
 
+def _class_order_key(names: pd.Series) -> pd.Series:
+    return names.map(lambda n: CLASS_NAMES.index(n) if n in CLASS_NAMES else len(CLASS_NAMES))
+
+
 def intensity_distributions(stats: pd.DataFrame) -> go.Figure:
     """Brightness and contrast per image, by class, from ``explore.image_statistics``."""
     long = stats.melt(id_vars=["label_name", "split"], value_vars=["brightness", "contrast"],
                       var_name="statistic", value_name="value")
+    order = list(dict.fromkeys(stats["label_name"].sort_values(key=_class_order_key)))
     fig = px.violin(long, x="label_name", y="value", color="label_name", facet_row="statistic", box=True,
-                    points=False, title="Pixel intensity (mean) and contrast (std) per image")
+                    points=False, category_orders={"label_name": order},
+                    title="Pixel intensity (mean) and contrast (std) per image")
     fig.update_yaxes(matches=None)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     return fig.update_layout(showlegend=False, height=560, xaxis_title=None)
@@ -129,6 +137,7 @@ def count_table_heatmap(table: pd.DataFrame, title: str, normalise_rows: bool = 
     sns.heatmap(values, annot=table.to_numpy(), fmt="d", cmap="Blues", cbar=normalise_rows, ax=ax,
                 linewidths=0.5)
     ax.set_title(title)
+    ax.tick_params(axis="y", labelrotation=0)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("FER_WORKBENCH_HOME", tempfile.mkdtemp(prefix="fer-workbench-tests-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer_workbench.config import shared_fer2013_dir  # noqa: E402
+from fer_workbench.config import shared_fer2013_dir
 
 REAL_CSV = shared_fer2013_dir() / "fer2013.csv.gz"
 REAL_FERPLUS = shared_fer2013_dir() / "fer2013new.csv"

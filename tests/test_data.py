@@ -1,11 +1,10 @@
 import hashlib
-import warnings
 
 import numpy as np
 import pytest
+from conftest import csv_text, make_rows
 from PIL import Image
 
-from conftest import csv_text, make_rows
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.data import load_dataset, load_fer_csv, load_ferplus, load_image_folder
 from fer_workbench.data.cache import clear_cache

@@ -2,13 +2,21 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import make_rows
+
 from fer_workbench.data import load_dataset
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.explore import (
-    blank_images, class_balance, class_samples, dataset_summary, duplicate_summary, image_statistics,
-    leakage_matrix, mean_faces, select_page, write_summary,
+    blank_images,
+    class_balance,
+    class_samples,
+    dataset_summary,
+    duplicate_summary,
+    image_statistics,
+    leakage_matrix,
+    mean_faces,
+    select_page,
+    write_summary,
 )
 
 

@@ -1,0 +1,242 @@
+"""The notebook pipeline: papermill execution, HTML export, index.html and run.json.
+
+The tests marked ``slow`` start real kernels (about 2 s each, 5 in all).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.pipeline import (
+    FAILED,
+    NOT_RUN,
+    OK,
+    NotebookRecord,
+    PipelineResult,
+    check_kernel,
+    discover_notebooks,
+    kernel_python,
+    render_index,
+    run_pipeline,
+)
+
+PLOTLY_JS_MARK = "plotly.js v"  # the banner at the top of the embedded plotly.js bundle
+
+
+def _notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = list(cells)
+    return nb
+
+
+def _parameters(source):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+code = nbformat.v4.new_code_cell
+
+
+def _write(directory: Path, name: str, nb) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, directory / name)
+    return directory / name
+
+
+@pytest.fixture
+def ok_notebooks(tmp_path):
+    directory = tmp_path / "notebooks"
+    _write(directory, "01_explore.ipynb", _notebook(
+        _parameters("greeting = 'default'\noutput_dir = None"),
+        code("print('greeting is', greeting)"),
+        code("import plotly.io as pio\npio.renderers.default = 'notebook'\n"
+             "import plotly.graph_objects as go\n"
+             "go.Figure(go.Bar(x=['a', 'b'], y=[3, 4], name='bars-xyz')).show()"),
+    ))
+    _write(directory, "02_clean.ipynb", _notebook(
+        _parameters("greeting = 'default'\noutput_dir = None"),
+        code("import os, pathlib\n"
+             "pathlib.Path(output_dir, 'clean.txt').write_text(greeting)\n"
+             "print('cwd', os.getcwd())"),
+    ))
+    (directory / "notes.ipynb").write_text("{}")  # not numbered: ignored
+    (directory / "README.md").write_text("not a notebook")
+    return directory
+
+
+@pytest.fixture
+def failing_notebooks(tmp_path):
+    directory = tmp_path / "notebooks"
+    _write(directory, "01_load.ipynb", _notebook(_parameters("seed = 0"), code("print('seed', seed)")))
+    _write(directory, "02_clean.ipynb", _notebook(
+        _parameters("seed = 0"),
+        code("x = 1"),
+        nbformat.v4.new_markdown_cell("a note"),
+        code("raise ValueError(f'bad row {seed}')"),
+        code("print('never')"),
+    ))
+    _write(directory, "03_model.ipynb", _notebook(_parameters("seed = 0"), code("print('model')")))
+    return directory
+
+
+def _leftovers(directory: Path) -> list[str]:
+    """Temporary or hidden files anywhere under ``directory``."""
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                  if p.name.startswith(".") or ".tmp" in p.name)
+
+
+# ------------------------------------------------------------------------------------------ no kernels
+
+
+def test_discover_orders_numbered_notebooks_only(tmp_path):
+    for name in ("10_report.ipynb", "02_clean.ipynb", "01_explore.ipynb", "notes.ipynb", "1_x.txt"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in discover_notebooks(tmp_path)] == ["01_explore.ipynb", "02_clean.ipynb",
+                                                              "10_report.ipynb"]
+
+
+@pytest.mark.parametrize("only, expected", [
+    (["01", "10"], ["01_explore", "10_report"]),
+    (["2"], ["02_clean"]),
+    (["report", "01_explore.ipynb"], ["01_explore", "10_report"]),  # pipeline order, not selection order
+    ("02_clean, 01", ["01_explore", "02_clean"]),
+])
+def test_only_selects_by_number_or_name(tmp_path, only, expected):
+    for name in ("01_explore.ipynb", "02_clean.ipynb", "10_report.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.stem for p in discover_notebooks(tmp_path, only=only)] == expected
+
+
+def test_unknown_selection_names_it(tmp_path, ok_notebooks):
+    with pytest.raises(WorkbenchError, match=r"'07'.*'nope'.*available: 01_explore, 02_clean"):
+        discover_notebooks(ok_notebooks, only=["01", "07", "nope"])
+    out = tmp_path / "run"
+    with pytest.raises(WorkbenchError, match="'99'"):
+        run_pipeline(out, {}, notebooks=ok_notebooks, only=["99"], progress=False)
+    assert not out.exists()  # nothing ran, nothing written
+
+
+def test_missing_or_empty_directory(tmp_path):
+    with pytest.raises(WorkbenchError, match="does not exist"):
+        discover_notebooks(tmp_path / "absent")
+    with pytest.raises(WorkbenchError, match="no numbered notebooks"):
+        discover_notebooks(tmp_path)
+
+
+def test_default_kernel_is_this_environment():
+    # jupyter_client swaps the kernelspec's bare "python" for sys.executable; ipykernel's spec lives in the venv
+    assert Path(kernel_python("python3")).parent == Path(sys.executable).absolute().parent
+    assert check_kernel("python3")["language"] == "python"
+    with pytest.raises(WorkbenchError, match="no Jupyter kernel named 'no-such-kernel'"):
+        check_kernel("no-such-kernel")
+
+
+def test_failure_message_and_index_escape_html(tmp_path):
+    record = NotebookRecord(name="02_clean.ipynb", source=tmp_path / "02_clean.ipynb", status=FAILED,
+                            seconds=1.0, html=tmp_path / "02_clean.html", executed=None,
+                            error="ValueError: <b>bad</b>", failed_cell=7, failed_execution_count=5)
+    result = PipelineResult(out_dir=tmp_path, index_path=tmp_path / "index.html", records=[record],
+                            metadata={"created": "now", "parameters": {"seed": 1}})
+    assert not result.ok
+    assert result.failure_message() == "notebook 02_clean.ipynb failed at cell 7 (In [5]): ValueError: <b>bad</b>"
+    page = render_index({"metadata": result.metadata, "ok": False, "failure": result.failure_message(),
+                         "notebooks": [record.to_dict(relative_to=tmp_path)]})
+    assert "&lt;b&gt;bad&lt;/b&gt;" in page and "<b>bad</b>" not in page
+    assert 'href="02_clean.html"' in page
+
+
+# ------------------------------------------------------------------------------------------ with kernels
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_run_success(tmp_path, ok_notebooks):
+    out = tmp_path / "run {1}"  # braces: papermill formats paths with the parameters
+    data = tmp_path / "data.csv"
+    data.write_text("emotion,pixels,Usage\n")
+    result = run_pipeline(out, {"greeting": "hello-param-42", "seed": 3, "profile": "smoke",
+                                "data_path": data}, notebooks=ok_notebooks, progress=False)
+
+    assert result.ok and result.failure_message() is None
+    assert [(r.name, r.status) for r in result.records] == [("01_explore.ipynb", OK), ("02_clean.ipynb", OK)]
+    assert all(r.seconds > 0 for r in result.records)
+
+    explore = (out / "01_explore.html").read_text()
+    assert "greeting is hello-param-42" in explore  # injected parameter reached the notebook
+    assert "bars-xyz" in explore and "Plotly.newPlot" in explore  # the figure
+    assert explore.count(PLOTLY_JS_MARK) == 1  # plotly.js embedded once: renders offline
+    assert explore.index(PLOTLY_JS_MARK) < explore.index("Plotly.newPlot")
+
+    # cwd is the run directory and output_dir is injected (absolute)
+    assert (out / "clean.txt").read_text() == "hello-param-42"
+    assert f"cwd {out}" in (out / "02_clean.html").read_text()
+
+    executed = nbformat.read(out / "executed" / "01_explore.ipynb", as_version=4)
+    assert executed.metadata.papermill["output_path"] == str(out / "executed" / "01_explore.ipynb")
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+    index = result.index_path.read_text()
+    for name in ("01_explore", "02_clean"):
+        assert f'href="{name}.html"' in index and f'href="executed/{name}.ipynb"' in index
+    assert "hello-param-42" in index and "smoke" in index and str(data) in index
+
+    run = json.loads((out / "run.json").read_text())
+    meta = run["metadata"]
+    assert {"git_commit", "packages", "created", "seed", "profile", "parameters", "kernel"} <= set(meta)
+    assert meta["packages"]["papermill"] and meta["seed"] == 3
+    assert meta["parameters"]["output_dir"] == str(out) and meta["data_path"] == str(data)
+    assert len(meta["data_checksum"]) == 64
+    assert run["ok"] is True and [n["status"] for n in run["notebooks"]] == [OK, OK]
+    assert run["notebooks"][0]["html"] == "01_explore.html"
+
+    assert _leftovers(out) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_run_failure_stops_and_reports(tmp_path, failing_notebooks):
+    out = tmp_path / "run"
+    # a stale report of the third notebook from an earlier run must not survive
+    out.mkdir()
+    (out / "03_model.html").write_text("stale")
+
+    result = run_pipeline(out, {"seed": 13}, notebooks=failing_notebooks, progress=False)
+
+    assert not result.ok
+    assert [r.status for r in result.records] == [OK, FAILED, NOT_RUN]
+    failed = result.records[1]
+    assert failed.failed_cell == 3  # index into the source notebook (the injected cell is not counted)
+    assert failed.failed_execution_count == 4  # In [4]: parameters, injected, x = 1, raise
+    assert failed.error == "ValueError: bad row 13"
+    assert result.failure_message() == "notebook 02_clean.ipynb failed at cell 3 (In [4]): ValueError: bad row 13"
+
+    page = (out / "02_clean.html").read_text()
+    assert "bad row 13" in page and "ValueError" in page
+    assert "papermill-error-cell" in page  # papermill's red banner and anchor
+    assert (out / "executed" / "02_clean.ipynb").exists()
+    assert not (out / "03_model.html").exists() and not (out / "executed" / "03_model.ipynb").exists()
+    assert result.records[2].html is None and result.records[2].seconds is None
+
+    index = result.index_path.read_text()
+    assert "not run" in index and "cell 3 (In [4]): ValueError: bad row 13" in index
+    assert 'href="02_clean.html"' in index and 'href="03_model.html"' not in index
+    run = json.loads((out / "run.json").read_text())
+    assert run["failure"] == result.failure_message()
+    assert [n["status"] for n in run["notebooks"]] == [OK, FAILED, NOT_RUN]
+
+    assert _leftovers(out) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_run_only_selection(tmp_path, failing_notebooks):
+    out = tmp_path / "run"
+    result = run_pipeline(out, {}, notebooks=failing_notebooks, only=["03"], progress=True)  # tqdm path too
+    assert result.ok and [r.name for r in result.records] == ["03_model.ipynb"]
+    assert sorted(p.name for p in out.iterdir()) == ["03_model.html", "executed", "index.html", "run.json"]
