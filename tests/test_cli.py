@@ -1,0 +1,68 @@
+"""The `fer-workbench` command as a user runs it: exit codes, one-line errors, the smoke pipeline end to end."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import csv_text, make_rows
+
+
+def run_cli(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "fer_workbench.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def test_data_summary_json(small_csv):
+    result = run_cli("data", "summary", small_csv[0], "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 30 and summary["counts"]["total"]["total"] == 30
+    assert len(summary["checksum"]) == 64
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path):
+    images, labels, splits = make_rows(3)
+    text = csv_text(images, labels, splits).splitlines()
+    text[2] = "3,1 2 3,Training"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n")
+    before = bad.read_bytes()
+    result = run_cli("data", "summary", bad)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "line 3" in result.stderr and "wrong pixel count" in result.stderr
+    assert bad.read_bytes() == before  # the source is never modified
+    skipped = run_cli("data", "summary", bad, "--skip-bad-rows")
+    assert skipped.returncode == 0 and "skipped bad rows: 1" in skipped.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "--data", "/no/such/file.csv"), "no such file"),
+    (("run", "--only", "99"), "unknown notebook selection"),
+    (("data", "summary", "/no/such/dir"), "no such file"),
+])
+def test_cli_errors(args, message):
+    result = run_cli(*args)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end(tmp_path):
+    """`fer-workbench run --profile smoke` on the embedded default: every notebook runs and exports."""
+    out = tmp_path / "reports"
+    result = run_cli("run", "--profile", "smoke", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"report: {out / 'index.html'}" in result.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["notebooks"] and all(nb["status"] == "ok" for nb in run["notebooks"])
+    index = (out / "index.html").read_text()
+    explore = (out / "01_explore.html").read_text()
+    assert "01_explore.html" in index and run["metadata"]["data_checksum"] in index
+    assert "Images per split and class" in explore and "Traceback" not in explore
+    assert "plotly.js v" in explore  # figures render offline
+    summary = json.loads((out / "explore_summary.json").read_text())
+    assert summary["summary"]["rows"] == 2000 and summary["metadata"]["profile"] == "smoke"
