@@ -155,3 +155,54 @@ def image_mosaic(images: np.ndarray, columns: int = 10, scale: int = 2, gap: int
         mosaic[gap + r * (side + gap): gap + r * (side + gap) + side,
                gap + c * (side + gap): gap + c * (side + gap) + side] = tile
     return mosaic
+
+
+def confusion_heatmap(matrix: pd.DataFrame, title: str = "Confusion matrix (rows: true class)") -> go.Figure:
+    """A confusion matrix from ``metrics.confusion`` (counts or row-normalised) as an annotated heatmap."""
+    normalised = matrix.to_numpy().dtype.kind == "f"
+    fig = px.imshow(matrix, text_auto=".2f" if normalised else "d", color_continuous_scale="Blues",
+                    labels={"x": "predicted", "y": "true", "color": "share" if normalised else "images"},
+                    title=title, aspect="equal")
+    return fig.update_xaxes(side="bottom")
+
+
+def roc_figure(curves: dict[str, pd.DataFrame], aucs: dict[str, float] | None = None) -> go.Figure:
+    """One-vs-rest ROC curves from ``metrics.roc_curves``; click legend entries to select classes."""
+    fig = go.Figure()
+    for name, curve in curves.items():
+        label = f"{name} (AUC {aucs[name]:.3f})" if aucs and name in aucs else name
+        fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=label))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                             name="chance", hoverinfo="skip"))
+    return fig.update_layout(title="ROC, one class vs the rest", xaxis_title="false positive rate",
+                             yaxis_title="true positive rate")
+
+
+def pr_figure(curves: dict[str, pd.DataFrame], aps: dict[str, float] | None = None) -> go.Figure:
+    """Precision-recall curves from ``metrics.pr_curves``."""
+    fig = go.Figure()
+    for name, curve in curves.items():
+        label = f"{name} (AP {aps[name]:.3f})" if aps and name in aps else name
+        fig.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines", name=label))
+    return fig.update_layout(title="Precision-recall per class", xaxis_title="recall", yaxis_title="precision",
+                             yaxis_range=[0, 1.02])
+
+
+def reliability_diagram(table: pd.DataFrame, ece: float | None = None, title: str = "Reliability") -> go.Figure:
+    """Accuracy against confidence per bin (from ``metrics.reliability_table``); the diagonal is calibrated."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=(table["bin_low"] + table["bin_high"]) / 2, y=table["accuracy"],
+                         width=table["bin_high"] - table["bin_low"], name="accuracy",
+                         customdata=table["count"], hovertemplate="accuracy %{y:.2f}<br>%{customdata} images"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                             name="perfect calibration"))
+    suffix = f" (ECE {ece:.3f})" if ece is not None else ""
+    return fig.update_layout(title=title + suffix, xaxis_title="confidence", yaxis_title="accuracy",
+                             xaxis_range=[0, 1], yaxis_range=[0, 1])
+
+
+def per_class_bars(table: pd.DataFrame, columns=("precision", "recall", "f1")) -> go.Figure:
+    """Grouped bars of per-class scores from ``metrics.per_class_table``."""
+    long = table.reset_index().melt(id_vars="class", value_vars=list(columns), var_name="metric")
+    fig = px.bar(long, x="class", y="value", color="metric", barmode="group", title="Per-class scores")
+    return fig.update_layout(yaxis_range=[0, 1], xaxis_title=None)

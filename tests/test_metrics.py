@@ -69,3 +69,19 @@ def test_evaluation_report_keys(predictions):
                 "classes", "excluded_classes", "model", "data_checksum"):
         assert key in report
     assert set(report["per_class"]["happy"]) >= {"precision", "recall", "f1", "support", "auc"}
+
+
+def test_metric_figures_carry_the_numbers(predictions):
+    from fer_workbench import plots
+
+    y, proba = predictions
+    table = m.per_class_table(y, proba, CLASS_NAMES)
+    roc = plots.roc_figure(m.roc_curves(y, proba, CLASS_NAMES), table["auc"].to_dict())
+    assert len(roc.data) == 8 and "AUC" in roc.data[0].name
+    heat = plots.confusion_heatmap(m.confusion(y, proba.argmax(1), CLASS_NAMES))
+    assert np.asarray(heat.data[0].z).sum() == 600
+    rel = m.reliability_table(y, proba)
+    diagram = plots.reliability_diagram(rel, m.expected_calibration_error(y, proba))
+    assert "ECE" in diagram.layout.title.text
+    assert len(plots.per_class_bars(table).data) == 3
+    assert len(plots.pr_figure(m.pr_curves(y, proba, CLASS_NAMES)).data) == 7
