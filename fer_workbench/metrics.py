@@ -75,7 +75,7 @@ def summary_metrics(y_true, proba) -> dict:
     present = np.unique(y_true)
     onehot = np.eye(proba.shape[1])[y_true]
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(skm.recall_score(y_true, y_pred, labels=present, average="macro",
                                                     zero_division=0)),

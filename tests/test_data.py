@@ -208,3 +208,19 @@ def test_real_ferplus_facts(real_csv, real_ferplus):
     summary = ferplus_summary(load_dataset(real_csv), load_ferplus(real_ferplus))
     assert summary["dropped_by_ferplus"] == 173
     assert 0.36 < summary["disagreement_rate_kept"] < 0.38
+
+
+def test_parallel_parse_matches_serial(tmp_path, monkeypatch):
+    """The forked multi-process path gives the same dataset and the same bad-row report as one process."""
+    from fer_workbench.data import fer_csv
+
+    path = _corrupt(tmp_path, {4: "3,1 2 3,Training", 12: "x,1,Training"})
+    serial = load_fer_csv(path, skip_bad_rows=True)
+    monkeypatch.setattr(fer_csv, "PARALLEL_MIN_ROWS", 1)
+    parallel = load_fer_csv(path, skip_bad_rows=True)
+    np.testing.assert_array_equal(parallel.images, serial.images)
+    np.testing.assert_array_equal(parallel.row_ids, serial.row_ids)
+    np.testing.assert_array_equal(parallel.splits, serial.splits)
+    assert parallel.skipped_rows == serial.skipped_rows
+    with pytest.raises(WorkbenchError, match="wrong pixel count on line 4; emotion label out of range on line 12"):
+        load_fer_csv(path)
