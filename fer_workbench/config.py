@@ -22,15 +22,57 @@ class Profile:
     gallery_per_class: int
     # rows used by per-image statistics plots (sampled reproducibly when the dataset is larger)
     stats_sample: int
+    # training: batch size on CPU and when a GPU is present, epochs, early-stopping patience (0: off), VGG preset
+    batch_size: int
+    gpu_batch_size: int
+    epochs: int
+    early_stopping_patience: int
+    vgg_preset: str
+    # Keras Tuner budgets: trials (random/bayesian), epochs per trial (hyperband: the most), hyperband factor,
+    # executions per trial, and the Training/PublicTest rows a search sees (0: all)
+    tune_max_trials: int
+    tune_max_epochs: int
+    tune_hyperband_factor: int
+    tune_executions: int
+    tune_train_rows: int
+    tune_val_rows: int
+    # search-space choices that scale with the profile
+    tune_batch_sizes: tuple[int, ...]
+    tune_base_widths: tuple[int, ...]
+    tune_fc_units: tuple[int, ...]
+    # training rows for the classical (kNN / SVM) baselines; SVM cost grows quadratically
+    classical_train_rows: int
+    # cleaning: out-of-fold folds, quick model ("cnn" or "hog-logreg") and its epochs for label issues, and the
+    # rows (highest cheap non-face scores) the Haar face detector examines
+    label_issue_folds: int = 5
+    label_issue_model: str = "cnn"
+    label_issue_epochs: int = 5
+    nonface_detector_rows: int = 1500
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000),
-    "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000),
-    "gpu": Profile(name="gpu", synthetic_rows=35_887, gallery_per_class=10, stats_sample=40_000),
+    "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
+                     batch_size=32, gpu_batch_size=64, epochs=2, early_stopping_patience=0, vgg_preset="tiny",
+                     tune_max_trials=2, tune_max_epochs=2, tune_hyperband_factor=2, tune_executions=1,
+                     tune_train_rows=300, tune_val_rows=100, tune_batch_sizes=(16, 32), tune_base_widths=(4, 8),
+                     tune_fc_units=(32, 64), classical_train_rows=500,
+                     label_issue_folds=5, label_issue_model="hog-logreg",
+                     nonface_detector_rows=500),
+    "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,
+                   batch_size=64, gpu_batch_size=128, epochs=15, early_stopping_patience=5, vgg_preset="cpu",
+                   tune_max_trials=12, tune_max_epochs=8, tune_hyperband_factor=3, tune_executions=1,
+                   tune_train_rows=4_000, tune_val_rows=1_000, tune_batch_sizes=(32, 64), tune_base_widths=(16, 32),
+                   tune_fc_units=(256, 1024), classical_train_rows=5_000,
+                   label_issue_folds=5, label_issue_epochs=5, nonface_detector_rows=1500),
+    "gpu": Profile(name="gpu", synthetic_rows=35_887, gallery_per_class=10, stats_sample=40_000,
+                   batch_size=64, gpu_batch_size=128, epochs=100, early_stopping_patience=20, vgg_preset="paper",
+                   tune_max_trials=40, tune_max_epochs=30, tune_hyperband_factor=3, tune_executions=1,
+                   tune_train_rows=0, tune_val_rows=0, tune_batch_sizes=(64, 128, 256), tune_base_widths=(32, 64),
+                   tune_fc_units=(1024, 4096), classical_train_rows=10_000,
+                   label_issue_folds=5, label_issue_epochs=12, nonface_detector_rows=3000),
 }
 
 

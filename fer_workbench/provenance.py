@@ -42,7 +42,7 @@ def git_commit() -> str | None:
 def run_metadata(**extra) -> dict:
     """Everything needed to reproduce a result, plus caller-specific fields (seed, profile, data checksum...)."""
     return {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),

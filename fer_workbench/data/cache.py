@@ -38,9 +38,8 @@ def save_cached(target: Path, dataset: Dataset) -> None:
               "row_ids": dataset.row_ids, "meta": np.array(json.dumps(meta))}
     if dataset.paths is not None:
         arrays["paths"] = dataset.paths
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def load_cached(target: Path) -> Dataset | None:

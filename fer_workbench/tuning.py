@@ -1,0 +1,196 @@
+"""Keras Tuner search over the VGG family and its training recipe; budgets come from the profile.
+
+A search fits on (a subset of) Training and scores on (a subset of) PublicTest; ``best_config`` hands the
+winner to ``training.train``. Re-running with the same directory and ``overwrite=False`` resumes the search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+
+from fer_workbench.config import Profile, get_profile
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.models import VGGConfig, build_model
+from fer_workbench.preprocess import check_variant, prepare_images
+from fer_workbench.training import (
+    TrainConfig,
+    compile_model,
+    make_eval_dataset,
+    make_train_dataset,
+    precision_policy,
+    select_device,
+)
+
+TUNER_KINDS: tuple[str, ...] = ("hyperband", "bayesian", "random")
+OBJECTIVE = "val_accuracy"
+_TRAIN_KEYS = ("optimizer", "learning_rate", "weight_decay", "batch_size", "label_smoothing", "augment")
+
+
+def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:
+    """Declare (or read back) every hyperparameter; returns the values for this trial."""
+    return {
+        "blocks": hp.Int("blocks", 2, 4, default=4),
+        "convs_per_block": hp.Int("convs_per_block", 1, 3, default=2),
+        "base_width": hp.Choice("base_width", list(profile.tune_base_widths)),
+        "fc_units": hp.Choice("fc_units", list(profile.tune_fc_units)),
+        "fc_layers": hp.Int("fc_layers", 1, 2, default=2),
+        "dropout": hp.Float("dropout", 0.0, 0.6, step=0.1, default=0.5),
+        "batch_norm": hp.Boolean("batch_norm", default=True),
+        "global_pool": hp.Boolean("global_pool", default=False),
+        "optimizer": hp.Choice("optimizer", ["sgd", "adam", "adamw"]),
+        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-2, sampling="log", default=1e-2),
+        "weight_decay": hp.Float("weight_decay", 1e-6, 1e-3, sampling="log", default=1e-4),
+        "label_smoothing": hp.Float("label_smoothing", 0.0, 0.2, step=0.05, default=0.0),
+        "batch_size": hp.Choice("batch_size", list(profile.tune_batch_sizes)),
+        "augment": hp.Float("augment", 0.0, 1.0, step=0.25, default=1.0),
+    }
+
+
+def _vgg_config(values: dict) -> VGGConfig:
+    # Width doubles per block up to 8× the base, as 64→512 in the published network.
+    return VGGConfig(blocks=values["blocks"], convs_per_block=values["convs_per_block"],
+                     base_width=values["base_width"], max_width=values["base_width"] * 8,
+                     fc_units=values["fc_units"], fc_layers=values["fc_layers"],
+                     dropout=round(float(values["dropout"]), 4), batch_norm=bool(values["batch_norm"]),
+                     global_pool=bool(values["global_pool"])).validate()
+
+
+def _train_config(values: dict, preprocessing: str = "none", epochs: int | None = None,
+                  schedule: str = "constant") -> TrainConfig:
+    return TrainConfig(model="vgg", model_kwargs=_vgg_config(values).to_dict(), preprocessing=preprocessing,
+                       epochs=epochs, batch_size=int(values["batch_size"]), optimizer=values["optimizer"],
+                       learning_rate=float(values["learning_rate"]), weight_decay=float(values["weight_decay"]),
+                       schedule=schedule, label_smoothing=round(float(values["label_smoothing"]), 4),
+                       augment=round(float(values["augment"]), 4))
+
+
+class VGGHyperModel(kt.HyperModel):
+    """VGG architecture + optimizer, learning rate, weight decay, batch size, label smoothing, augmentation."""
+
+    def __init__(self, profile: Profile | str = "smoke", seed: int = 0, preprocessing: str = "none",
+                 gpus: list | None = None):
+        super().__init__(name="vgg_search", tunable=True)
+        self.profile = get_profile(profile)
+        self.seed = seed
+        self.preprocessing = check_variant(preprocessing)
+        self.device = select_device(self.profile, gpus)
+
+    def build(self, hp):
+        values = search_space(hp, self.profile)
+        keras.utils.set_random_seed(self.seed)  # trials differ by their hyperparameters, not their init
+        config = _train_config(values, self.preprocessing)
+        with precision_policy(self.device.mixed_precision):
+            model = build_model("vgg", config=config.model_kwargs)
+        compile_model(model, config, jit_compile=self.device.jit_compile)
+        # Built now so Hyperband's continuation trials restore the optimizer state along with the weights.
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    def fit(self, hp, model, x, y, validation_data=None, epochs=1, initial_epoch=0, callbacks=None,
+            verbose="auto", **kwargs):
+        """Train with the trial's batch size and augmentation; returns the metrics the oracle records."""
+        values = search_space(hp, self.profile)
+        batch_size = int(values["batch_size"])
+        train_ds, steps = make_train_dataset(x, y, batch_size, seed=self.seed, epochs=epochs,
+                                             initial_epoch=initial_epoch, augment=float(values["augment"]))
+        val_x, val_y = validation_data
+        start = time.perf_counter()
+        history = model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                            validation_data=make_eval_dataset(val_x, val_y, batch_size), callbacks=callbacks,
+                            shuffle=False, verbose=verbose)
+        seconds = time.perf_counter() - start
+        logs = history.history
+        scores = [(-math.inf if v is None or math.isnan(v) else v) for v in logs[OBJECTIVE]]
+        best = int(np.argmax(scores))
+        metrics = {key: float(vals[best]) for key, vals in logs.items() if vals}
+        metrics.update(epochs=float(epochs), seconds=seconds)
+        return metrics
+
+
+def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning", project_name: str = "vgg",
+               profile: Profile | str = "smoke", seed: int = 0, overwrite: bool = False,
+               preprocessing: str = "none", gpus: list | None = None) -> kt.Tuner:
+    """A Hyperband, Bayesian or random-search tuner maximising PublicTest accuracy with the profile's budgets.
+
+    With ``overwrite=False`` an existing ``directory/project_name`` is reloaded and the search continues.
+    """
+    profile = get_profile(profile)
+    if kind not in TUNER_KINDS:
+        raise WorkbenchError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNER_KINDS)}")
+    hypermodel = VGGHyperModel(profile, seed=seed, preprocessing=preprocessing, gpus=gpus)
+    common = {"hypermodel": hypermodel, "objective": kt.Objective(OBJECTIVE, "max"),
+              "seed": seed + 1,  # keras-tuner treats seed 0 as "no seed" and draws one at random
+              "directory": str(directory), "project_name": project_name, "overwrite": overwrite,
+              "executions_per_trial": profile.tune_executions}
+    if kind == "hyperband":
+        return kt.Hyperband(max_epochs=profile.tune_max_epochs, factor=profile.tune_hyperband_factor,
+                            hyperband_iterations=1, **common)
+    if kind == "bayesian":
+        return kt.BayesianOptimization(max_trials=profile.tune_max_trials, **common)
+    return kt.RandomSearch(max_trials=profile.tune_max_trials, **common)
+
+
+def _rows(n: int, rows: int, seed: int) -> np.ndarray:
+    if not rows or rows >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False))
+
+
+def run_search(tuner: kt.Tuner, dataset: Dataset, profile: Profile | str = "smoke", seed: int = 0,
+               verbose="auto", callbacks: list | None = None) -> kt.Tuner:
+    """Search on the profile's Training / PublicTest subsets (same rows for every trial and every resume)."""
+    profile = get_profile(profile)
+    variant = getattr(tuner.hypermodel, "preprocessing", "none")
+    train = dataset.split("Training")
+    train = train.subset(_rows(len(train), profile.tune_train_rows, seed))
+    val = dataset.split("PublicTest")
+    val = val.subset(_rows(len(val), profile.tune_val_rows, seed))
+    tuner.search(prepare_images(train.images, variant), train.labels,
+                 validation_data=(prepare_images(val.images, variant), val.labels),
+                 epochs=profile.tune_max_epochs, callbacks=list(callbacks or []), verbose=verbose)
+    return tuner
+
+
+def _metric(trial, name):
+    return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
+
+
+def results_frame(tuner: kt.Tuner) -> pd.DataFrame:
+    """One row per trial: id, status, score, every hyperparameter, epochs trained and seconds."""
+    rows = []
+    for trial_id, trial in tuner.oracle.trials.items():
+        hp = dict(trial.hyperparameters.values)
+        epochs = _metric(trial, "epochs")
+        rows.append({"trial_id": trial_id, "status": str(trial.status), "score": trial.score, **hp,
+                     "epochs": int(epochs) if epochs is not None else hp.get("tuner/epochs"),
+                     "seconds": _metric(trial, "seconds")})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.sort_values("score", ascending=False, na_position="last", kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def best_config(tuner: kt.Tuner, schedule: str = "plateau") -> dict:
+    """The best trial as TrainConfig fields, for ``training.train(dataset, best_config(tuner), ...)``.
+
+    Trials train at a constant learning rate; the full run starts from it under ``schedule``.
+    """
+    best = tuner.oracle.get_best_trials(1)
+    if not best:
+        raise WorkbenchError(f"{Path(tuner.project_dir)}: no completed trials yet; run the search first")
+    values = best[0].hyperparameters.values
+    variant = getattr(tuner.hypermodel, "preprocessing", "none")
+    return _train_config(values, variant, schedule=schedule).to_dict()
+
+
+__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "make_tuner", "results_frame", "run_search",
+           "search_space"]

@@ -1,0 +1,249 @@
+"""Input pipeline, augmentation, device selection, training with resume, TTA, saving and loading.
+
+Training runs use a learnable toy set (bright top = angry, bright bottom = happy) and a tiny VGG for 1–2 epochs.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fer_workbench import CLASS_NAMES, WorkbenchError
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.models import VGGConfig, build_model, tag_model
+from fer_workbench.preprocess import to_model_input
+from fer_workbench.training import (
+    Predictor,
+    TrainConfig,
+    augment_batch,
+    compiled_predict,
+    leakage_free_indices,
+    load_model,
+    make_train_dataset,
+    precision_policy,
+    predict_proba,
+    resolve_config,
+    save_model,
+    select_device,
+    ten_crops,
+    train,
+)
+
+# Keras 3.15 + NumPy 2 warn on every variable read (noise, not ours).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
+
+try:
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+except RuntimeError:  # already initialised by another test module
+    pass
+
+TINY_VGG = {"blocks": 2, "base_width": 8, "max_width": 16, "fc_units": 32, "fc_layers": 1, "dropout": 0.2,
+            "global_pool": False}
+
+
+def toy_dataset(n=240, seed=0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n) * 3  # angry (0) vs happy (3)
+    images = rng.integers(0, 60, (n, 48, 48)).astype(np.uint8)
+    images[labels == 0, :20] += 150
+    images[labels == 3, 28:] += 150
+    splits = np.array(["Training", "PublicTest", "PrivateTest"])[np.minimum(np.arange(n) * 10 // n, 9) // 7
+                                                                  + (np.arange(n) * 10 // n == 9)]
+    return Dataset(images, labels, splits, np.arange(n), source="toy")
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_dataset()
+
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, out, "smoke", seed=0, epochs=2, verbose=0)
+
+
+# ------------------------------------------------------------------------------------------------ augmentation
+
+def test_augmentation_is_deterministic_and_changes_images():
+    x = to_model_input(toy_dataset(16).images)
+    a = augment_batch(x, seed=3, counter=7).numpy()
+    b = augment_batch(x, seed=3, counter=7).numpy()
+    assert a.shape == x.shape and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, x)
+    assert not np.allclose(a, augment_batch(x, seed=3, counter=8).numpy())
+    assert not np.allclose(a, augment_batch(x, seed=4, counter=7).numpy())
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    assert np.array_equal(augment_batch(x, seed=3, strength=0).numpy(), x)
+    mild = np.abs(augment_batch(x, seed=3, counter=7, strength=0.2).numpy() - x).mean()
+    assert mild < np.abs(a - x).mean()
+
+
+def test_train_stream_is_deterministic_and_resumable():
+    data = toy_dataset(40)
+    x = to_model_input(data.images)
+    full, steps = make_train_dataset(x, data.labels, 16, seed=1, epochs=3)
+    batches = list(full)
+    assert steps == 3 and len(batches) == 9
+    again = list(make_train_dataset(x, data.labels, 16, seed=1, epochs=3)[0])
+    assert all(np.array_equal(p[0], q[0]) for p, q in zip(batches, again))
+    assert not np.array_equal(batches[0][0], batches[3][0])  # each epoch reshuffles
+    resumed = list(make_train_dataset(x, data.labels, 16, seed=1, epochs=3, initial_epoch=1)[0])
+    assert len(resumed) == 6 and all(np.array_equal(p[0], q[0]) for p, q in zip(batches[3:], resumed))
+    assert batches[0][1].shape == (16, len(CLASS_NAMES))
+
+
+def test_oversampling_and_class_weights():
+    data = toy_dataset(40)
+    x = to_model_input(data.images)
+    idx = np.r_[np.arange(40), np.flatnonzero(data.labels == 0)]
+    ds, steps = make_train_dataset(x, data.labels, 8, seed=0, epochs=1, sample_indices=idx, augment=0)
+    assert steps == int(np.ceil(len(idx) / 8))
+    assert sum(len(b[0]) for b in ds) == len(idx)
+    ds, _ = make_train_dataset(x, data.labels, 64, seed=0, augment=0, class_weight={"angry": 2.0})
+    _, yb, wb = next(iter(ds))
+    assert np.allclose(wb.numpy(), np.where(yb.numpy().argmax(1) == 0, 2.0, 1.0))
+    ds, _ = make_train_dataset(x, data.labels, 64, seed=0, augment=0, class_weight="balanced")
+    _, yb, wb = next(iter(ds))
+    totals = [wb.numpy()[yb.numpy().argmax(1) == c].sum() for c in (0, 3)]
+    assert np.isclose(totals[0], totals[1])
+
+
+# ------------------------------------------------------------------------------------------------------ devices
+
+class FakeGPU:
+    name, device_type = "/physical_device:GPU:0", "GPU"
+
+
+def test_device_selection_with_mocked_devices():
+    cpu = select_device("cpu", gpus=[])
+    assert (cpu.gpu, cpu.mixed_precision, cpu.jit_compile, cpu.batch_size) == (False, None, False, 64)
+    hopper = select_device("cpu", gpus=[FakeGPU()], compute_capability=(9, 0))
+    assert (hopper.gpu, hopper.mixed_precision, hopper.jit_compile, hopper.batch_size) == \
+        (True, "mixed_bfloat16", True, 128)
+    assert select_device("cpu", gpus=[FakeGPU()], compute_capability=(7, 5)).mixed_precision == "mixed_float16"
+    assert select_device("gpu", gpus=[FakeGPU()]).mixed_precision == "mixed_float16"  # details unavailable
+    assert not select_device().gpu  # this CPU machine
+
+
+def test_precision_policy_is_restored():
+    before = keras.config.dtype_policy().name
+    with precision_policy("mixed_float16"):
+        model = build_model("vgg", **TINY_VGG)
+        assert model.get_layer("block1_conv1").compute_dtype == "float16"
+        assert model.output.dtype == "float32"
+    assert keras.config.dtype_policy().name == before
+
+
+# ------------------------------------------------------------------------------------------------------ configs
+
+def test_resolve_config():
+    assert resolve_config("vgg", "smoke").model_kwargs == VGGConfig(**resolve_config("vgg").model_kwargs).to_dict()
+    assert resolve_config("vgg", "gpu").model_kwargs["fc_units"] == 4096
+    cfg = resolve_config(VGGConfig(base_width=4), "smoke", optimizer="adamw")
+    assert cfg.model_kwargs["base_width"] == 4 and cfg.learning_rate == 1e-3 and cfg.epochs == 2
+    assert resolve_config(cfg.to_dict()) == cfg
+    assert isinstance(resolve_config(TrainConfig(model="mini_xception")), TrainConfig)
+    for bad in ({"optimiser": "sgd"}, {"model": "alexnet"}, {"preprocessing": "blur"}, {"schedule": "step"}):
+        with pytest.raises(WorkbenchError):
+            resolve_config({"model": "vgg", **bad})
+
+
+# ----------------------------------------------------------------------------------------------------- training
+
+def test_training_learns_the_toy_task(trained):
+    history = trained.history
+    assert list(history["epoch"]) == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(history.columns)
+    assert trained.metrics["PrivateTest"]["accuracy"] > 0.75  # chance is 0.5
+    assert trained.metrics["PrivateTest_leakage_free"]["n"] == trained.metrics["PrivateTest"]["n"]
+    assert trained.images_per_second > 0 and trained.seconds > 0
+    card = json.loads(trained.card_path.read_text())
+    assert card["class_names"] == list(CLASS_NAMES) and card["preprocessing"] == "none"
+    assert card["seed"] == 0 and card["profile"]["name"] == "smoke" and card["epochs_trained"] == 2
+    assert card["model"]["name"] == "vgg" and card["metadata"]["packages"]["keras"]
+    assert (trained.out_dir / "checkpoints" / "last.keras").exists()
+
+
+def test_resume_continues_from_saved_epoch(toy, tmp_path):
+    config = {"model": "baseline_cnn", "model_kwargs": {"widths": [4, 8, 8], "dense": [16, 8]},
+              "optimizer": "adam", "schedule": "cosine", "epochs": 1, "preprocessing": "clahe"}
+    first = train(toy, config, tmp_path, "smoke", seed=1, verbose=0)
+    assert first.resumed_from_epoch == 0 and len(first.history) == 1
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["epoch"] == 1
+    second = train(toy, {**config, "epochs": 2}, tmp_path, "smoke", seed=1, verbose=0)
+    assert second.resumed_from_epoch == 1
+    assert list(second.history["epoch"]) == [1, 2]
+    assert second.history["loss"].iloc[0] == first.history["loss"].iloc[0]  # epoch 1 kept, not redone
+    last = load_model(tmp_path / "checkpoints" / "last.keras", compile=True)  # optimizer state carried over
+    assert int(last.optimizer.iterations) == 2 * int(np.ceil((toy.splits == "Training").sum() / 32))
+    done = train(toy, {**config, "epochs": 2}, tmp_path, "smoke", seed=1, verbose=0)
+    assert done.resumed_from_epoch == 2 and len(done.history) == 2
+    with pytest.raises(WorkbenchError, match="different run.*seed"):
+        train(toy, config, tmp_path, "smoke", seed=2, verbose=0)
+
+
+def test_tta_predictions_are_probabilities(trained, toy):
+    images = toy.images[:5]
+    plain = predict_proba(trained.model, images)
+    tta = predict_proba(trained.model, images, tta=True)
+    for probs in (plain, tta):
+        assert probs.shape == (5, len(CLASS_NAMES)) and (probs >= 0).all()
+        assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(plain, tta)
+    assert predict_proba(trained.model, images[0], tta=True).shape == (len(CLASS_NAMES),)
+    crops = ten_crops(to_model_input(images)).numpy()
+    assert crops.shape == (10, 5, 48, 48, 1) and np.allclose(crops[5], crops[0][:, :, ::-1])
+
+
+def test_compiled_predict_matches_eager(trained, toy):
+    x = to_model_input(toy.images[:3])
+    fn = compiled_predict(trained.model)
+    assert fn is compiled_predict(trained.model)
+    assert np.allclose(fn(tf.constant(x)).numpy(), trained.model(x, training=False).numpy(), atol=1e-5)
+    predictor = Predictor(trained.model)
+    assert predictor(toy.images[0]).shape == (7,)
+    assert set(predictor.predict_labels(toy.images[:4])) <= set(CLASS_NAMES)
+
+
+def test_save_load_round_trip_and_corrupt_file(trained, toy, tmp_path):
+    model = build_model("mini_xception")
+    tag_model(model, fer_preprocessing="histeq")
+    path = save_model(model, tmp_path / "mx.keras", {"seed": 5, "metrics": {"accuracy": np.float32(0.5)}})
+    assert (tmp_path / "mx.model_card.json").exists()
+    loaded = load_model(path)
+    assert loaded.fer_preprocessing == "histeq" and loaded.fer_card["seed"] == 5
+    assert loaded.fer_card["class_names"] == list(CLASS_NAMES)
+    assert np.allclose(predict_proba(loaded, toy.images[:4]), predict_proba(model, toy.images[:4]), atol=1e-5)
+    reloaded = load_model(trained.model_path)
+    assert np.allclose(predict_proba(reloaded, toy.images[:4]), predict_proba(trained.model, toy.images[:4]),
+                       atol=1e-5)
+
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"this is not a zip archive")
+    with pytest.raises(WorkbenchError) as err:
+        load_model(corrupt)
+    assert str(corrupt) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(WorkbenchError, match="no such model file"):
+        load_model(tmp_path / "missing.keras")
+    with pytest.raises(WorkbenchError, match="must end in .keras"):
+        save_model(model, tmp_path / "model.h5")
+
+
+def test_leakage_free_indices(toy):
+    images = toy.images.copy()
+    train_idx = np.flatnonzero(toy.splits == "Training")
+    test_idx = np.flatnonzero(toy.splits == "PrivateTest")
+    images[test_idx[0]] = images[train_idx[3]]  # leaked into the test split
+    images[test_idx[2]] = images[test_idx[1]]  # duplicated within the test split only: not a leak
+    data = Dataset(images, toy.labels, toy.splits, toy.row_ids)
+    clean = leakage_free_indices(data)
+    assert test_idx[0] not in clean and {test_idx[1], test_idx[2]} <= set(clean)
+    assert len(clean) == len(test_idx) - 1 and (data.splits[clean] == "PrivateTest").all()
