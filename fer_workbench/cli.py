@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -15,6 +16,11 @@ from fer_workbench.errors import WorkbenchError
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
     print(f"fer-workbench: warning: {message}", file=sys.stderr)
+
+
+def _progress_to_stderr(enabled: bool):
+    """With --json, stdout carries only the JSON document: Keras / keras-tuner progress goes to stderr."""
+    return contextlib.redirect_stdout(sys.stderr) if enabled else contextlib.nullcontext()
 
 
 def _print_json(value) -> None:
@@ -81,6 +87,84 @@ def cmd_data_clear_cache(args) -> int:
     return 0
 
 
+def _load_config_file(path: str) -> dict:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkbenchError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    try:
+        import yaml
+
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkbenchError(f"{file}: not valid JSON or YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise WorkbenchError(f"{file}: expected a mapping of training settings")
+    return values
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    """`--set key=value` pairs; values parsed as YAML scalars (numbers, booleans, null, strings)."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"--set expects key=value, got {pair!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def cmd_train(args) -> int:
+    from fer_workbench.data import load_dataset, resolve_data_path
+    from fer_workbench.training import train
+
+    if args.config and args.best_of:
+        raise WorkbenchError("give --config or --best-of, not both")
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed))
+    with _progress_to_stderr(args.json):
+        if args.best_of:
+            from fer_workbench.tuning import best_config, open_tuner
+
+            model = best_config(open_tuner(args.best_of))
+        elif args.config:
+            model = _load_config_file(args.config)
+        else:
+            model = args.model
+        result = train(dataset, model, args.out, profile=args.profile, seed=args.seed, tta=args.tta,
+                       class_weight=args.class_weight, **_parse_overrides(args.set))
+    summary = {"model": str(result.model_path), "card": str(result.card_path), "seconds": round(result.seconds, 1),
+               "images_per_second": round(result.images_per_second, 1), "metrics": result.metrics}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"model: {result.model_path}\ncard:  {result.card_path}")
+        for split, values in result.metrics.items():
+            if isinstance(values, dict) and "accuracy" in values:
+                print(f"{split}: accuracy {values['accuracy']:.4f}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from fer_workbench.data import load_dataset, resolve_data_path
+    from fer_workbench.tuning import make_tuner, results_frame, run_search
+
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed))
+    with _progress_to_stderr(args.json):
+        tuner = make_tuner(args.kind, directory=args.out, project_name=args.project, profile=args.profile,
+                           seed=args.seed, overwrite=args.overwrite)
+        run_search(tuner, dataset, profile=args.profile, seed=args.seed)
+    table = results_frame(tuner)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        print(table.to_string(index=False))
+        print(f"search directory: {Path(args.out) / args.project}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-workbench", description=__doc__.split(":")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -95,6 +179,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
+
+    train = commands.add_parser("train", help="train a model (fit Training, select PublicTest, report PrivateTest)")
+    train.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
+    train.add_argument("--model", default="vgg", help="vgg, baseline_cnn, mini_xception, vgg16_transfer, vgg19_transfer")
+    train.add_argument("--config", help="JSON/YAML file of training settings (TrainConfig fields)")
+    train.add_argument("--best-of", help="a keras-tuner search directory: train its best configuration")
+    train.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    train.add_argument("--out", required=True, help="run directory (re-running the same command resumes)")
+    train.add_argument("--class-weight", choices=["balanced"], default=None)
+    train.add_argument("--tta", action="store_true", help="also report ten-crop test-time augmentation")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    train.add_argument("--json", action="store_true")
+    train.set_defaults(func=cmd_train)
+
+    tune = commands.add_parser("tune", help="keras-tuner search over VGG-style networks (resumes a directory)")
+    tune.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
+    tune.add_argument("--kind", choices=["hyperband", "bayesian", "random"], default="hyperband")
+    tune.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    tune.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    tune.add_argument("--out", required=True, help="search directory")
+    tune.add_argument("--project", default="vgg")
+    tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
+    tune.add_argument("--json", action="store_true")
+    tune.set_defaults(func=cmd_tune)
 
     data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")

@@ -6,6 +6,7 @@ winner to ``training.train``. Re-running with the same directory and ``overwrite
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -19,6 +20,7 @@ import pandas as pd
 from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
+from fer_workbench.files import atomic_write_text
 from fer_workbench.models import VGGConfig, build_model
 from fer_workbench.preprocess import check_variant, prepare_images
 from fer_workbench.training import (
@@ -32,6 +34,7 @@ from fer_workbench.training import (
 
 TUNER_KINDS: tuple[str, ...] = ("hyperband", "bayesian", "random")
 OBJECTIVE = "val_accuracy"
+SEARCH_FILE = "fer_search.json"
 _TRAIN_KEYS = ("optimizer", "learning_rate", "weight_decay", "batch_size", "label_smoothing", "augment")
 
 
@@ -132,11 +135,32 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
               "directory": str(directory), "project_name": project_name, "overwrite": overwrite,
               "executions_per_trial": profile.tune_executions}
     if kind == "hyperband":
-        return kt.Hyperband(max_epochs=profile.tune_max_epochs, factor=profile.tune_hyperband_factor,
-                            hyperband_iterations=1, **common)
-    if kind == "bayesian":
-        return kt.BayesianOptimization(max_trials=profile.tune_max_trials, **common)
-    return kt.RandomSearch(max_trials=profile.tune_max_trials, **common)
+        tuner = kt.Hyperband(max_epochs=profile.tune_max_epochs, factor=profile.tune_hyperband_factor,
+                             hyperband_iterations=1, **common)
+    elif kind == "bayesian":
+        tuner = kt.BayesianOptimization(max_trials=profile.tune_max_trials, **common)
+    else:
+        tuner = kt.RandomSearch(max_trials=profile.tune_max_trials, **common)
+    # What it takes to reopen this search by its directory alone (`train --best-of DIR`, notebook 03).
+    atomic_write_text(Path(tuner.project_dir) / SEARCH_FILE,
+                      json.dumps({"kind": kind, "profile": profile.name, "seed": seed, "preprocessing": preprocessing,
+                                  "directory": str(directory), "project_name": project_name}, indent=2))
+    return tuner
+
+
+def open_tuner(project_dir: str | os.PathLike) -> kt.Tuner:
+    """Reopen the search in ``project_dir`` (the directory/project_name folder) as it was configured."""
+    marker = Path(project_dir) / SEARCH_FILE
+    try:
+        spec = json.loads(marker.read_text(encoding="utf-8"))
+    except OSError:
+        raise WorkbenchError(f"{project_dir}: not a search directory made by fer-workbench tune "
+                             f"(no {SEARCH_FILE})") from None
+    except ValueError:
+        raise WorkbenchError(f"{marker}: unreadable search description") from None
+    project = Path(project_dir)
+    return make_tuner(spec["kind"], directory=project.parent, project_name=project.name,
+                      profile=spec["profile"], seed=spec["seed"], preprocessing=spec.get("preprocessing", "none"))
 
 
 def _rows(n: int, rows: int, seed: int) -> np.ndarray:
@@ -192,5 +216,5 @@ def best_config(tuner: kt.Tuner, schedule: str = "plateau") -> dict:
     return _train_config(values, variant, schedule=schedule).to_dict()
 
 
-__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "make_tuner", "results_frame", "run_search",
-           "search_space"]
+__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "make_tuner", "open_tuner", "results_frame",
+           "run_search", "search_space"]

@@ -66,3 +66,27 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert "plotly.js v" in explore  # figures render offline
     summary = json.loads((out / "explore_summary.json").read_text())
     assert summary["summary"]["rows"] == 2000 and summary["metadata"]["profile"] == "smoke"
+
+
+@pytest.mark.slow
+def test_tune_then_train_best_of(tmp_path):
+    """`tune` runs a smoke search that `train --best-of` then retrains, writing a model and its card."""
+    search = tmp_path / "search"
+    tuned = run_cli("tune", "--kind", "random", "--profile", "smoke", "--out", search, "--json")
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    trials = json.loads(tuned.stdout)
+    assert len(trials) == 2 and all("score" in t for t in trials)
+    out = tmp_path / "model"
+    trained = run_cli("train", "--best-of", search / "vgg", "--profile", "smoke", "--out", out, "--json")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    summary = json.loads(trained.stdout)
+    card = json.loads((out / "model_card.json").read_text())
+    assert summary["model"].endswith("model.keras") and card["seed"] == 0
+    assert "PrivateTest" in json.dumps(summary["metrics"])
+
+
+def test_train_rejects_bad_settings(tmp_path):
+    result = run_cli("train", "--profile", "smoke", "--out", tmp_path / "m", "--set", "learning_rat=0.1")
+    assert result.returncode == 1 and "unknown training setting" in result.stderr
+    missing = run_cli("train", "--best-of", tmp_path / "nothing", "--out", tmp_path / "m2")
+    assert missing.returncode == 1 and "not a search directory" in missing.stderr

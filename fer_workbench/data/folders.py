@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from fer_workbench import CLASS_NAMES, IMAGE_SIZE
+from fer_workbench import CLASS_NAMES
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
+from fer_workbench.photos import to_gray48
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -76,11 +77,7 @@ def read_gray48(path: Path) -> np.ndarray:
     """One image file as 48×48 uint8 grayscale (EXIF orientation applied, first frame of animations)."""
     with Image.open(path) as image:
         image.seek(0)
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("L")
-        if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-            image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-        return np.asarray(image, dtype=np.uint8)
+        return to_gray48(ImageOps.exif_transpose(image))
 
 
 def folder_fingerprint(root: Path, entries: list[tuple[Path, int, str]]) -> str:
