@@ -529,6 +529,33 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, tta: bo
     return {"accuracy": float((probs.argmax(1) == labels).mean()), "loss": float(loss), "n": len(labels)}
 
 
+def model_report(model: keras.Model, dataset: Dataset, tta: bool = False) -> dict:
+    """What a model card reports: PublicTest accuracy; PrivateTest summary metrics and per-class precision /
+    recall / F1 (with and without ten-crop TTA when asked), and accuracy on the leakage-free PrivateTest."""
+    from fer_workbench.metrics import per_class_table, summary_metrics
+
+    report: dict = {"tta": tta}
+    if "PublicTest" in dataset.split_names():
+        val = dataset.split("PublicTest")
+        report["PublicTest"] = evaluate(model, val.images, val.labels)
+    if "PrivateTest" not in dataset.split_names():
+        return report
+    test = dataset.split("PrivateTest")
+    clean = np.isin(np.flatnonzero(dataset.splits == "PrivateTest"), leakage_free_indices(dataset))
+    for key, use_tta in (("PrivateTest", False), ("PrivateTest_tta", True)):
+        if use_tta and not tta:
+            continue
+        probs = predict_proba(model, test.images, tta=use_tta)
+        entry = summary_metrics(test.labels, probs)
+        entry["per_class"] = per_class_table(test.labels, probs, dataset.class_names)[
+            ["precision", "recall", "f1", "support"]].to_dict(orient="index")
+        if clean.any():
+            entry["leakage_free_accuracy"] = float((probs[clean].argmax(1) == test.labels[clean]).mean())
+            entry["leakage_free_n"] = int(clean.sum())
+        report[key] = entry
+    return report
+
+
 def leakage_free_indices(dataset: Dataset, test_split: str = "PrivateTest", train_split: str = "Training"
                          ) -> np.ndarray:
     """Dataset positions of ``test_split`` images with no byte-identical copy in ``train_split``."""
@@ -658,14 +685,8 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
             net.load_weights(best)
 
     history = pd.DataFrame(state["history"])
-    metrics = {"best_epoch": state["best_epoch"], f"best_{config.monitor}": state["best"]}
-    metrics["PublicTest"] = evaluate(net, val_set.images, val_set.labels, tta=tta)
-    if "PrivateTest" in dataset.split_names():
-        test = dataset.split("PrivateTest")
-        metrics["PrivateTest"] = evaluate(net, test.images, test.labels, tta=tta)
-        clean = dataset.subset(leakage_free_indices(dataset))
-        metrics["PrivateTest_leakage_free"] = evaluate(net, clean.images, clean.labels, tta=tta)
-    metrics["tta"] = tta
+    metrics = {"best_epoch": state["best_epoch"], f"best_{config.monitor}": state["best"],
+               **model_report(net, dataset, tta=tta)}
 
     seconds = state["fit_seconds"]
     ips = state["images_seen"] / seconds if seconds else 0.0
