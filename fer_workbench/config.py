@@ -48,6 +48,9 @@ class Profile:
     label_issue_model: str = "cnn"
     label_issue_epochs: int = 5
     nonface_detector_rows: int = 1500
+    # models in notebook 03's comparison table (VGG16 transfer is left out of smoke: ~90 s of 14.8M params)
+    compared_models: tuple[str, ...] = ("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg",
+                                        "vgg16_transfer")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +63,8 @@ PROFILES: dict[str, Profile] = {
                      tune_train_rows=300, tune_val_rows=100, tune_batch_sizes=(16, 32), tune_base_widths=(4, 8),
                      tune_fc_units=(32, 64), classical_train_rows=500,
                      label_issue_folds=5, label_issue_model="hog-logreg",
-                     nonface_detector_rows=500),
+                     nonface_detector_rows=500,
+                     compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg")),
     "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,
                    batch_size=64, gpu_batch_size=128, epochs=15, early_stopping_patience=5, vgg_preset="cpu",
                    tune_max_trials=12, tune_max_epochs=8, tune_hyperband_factor=3, tune_executions=1,

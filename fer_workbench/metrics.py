@@ -21,7 +21,9 @@ def _check(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise WorkbenchError("no examples to evaluate (empty split?)")
     if y_true.min() < 0 or y_true.max() >= proba.shape[1]:
         raise WorkbenchError(f"labels outside 0..{proba.shape[1] - 1}: the model's class count differs from the data")
-    return y_true, proba
+    # float32 softmax rows sum to 1 only within ~1e-6; renormalise so log-loss and ECE see exact probabilities
+    proba = np.clip(proba, 0, None)
+    return y_true, proba / np.maximum(proba.sum(axis=1, keepdims=True), EPS)
 
 
 def expected_calibration_error(y_true, proba, n_bins: int = 15) -> float:

@@ -702,3 +702,14 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     return TrainingResult(model=net, history=history, config=config, out_dir=out, model_path=model_path,
                           card_path=card_path_for(model_path), seconds=seconds, images_per_second=ips,
                           metrics=metrics, resumed_from_epoch=resumed_from, device=device)
+
+
+def report_table(metrics: dict) -> pd.DataFrame:
+    """The evaluation part of ``TrainingResult.metrics`` / a model card as one row per evaluated split."""
+    rows = []
+    for key, entry in metrics.items():
+        if isinstance(entry, dict) and "accuracy" in entry:
+            rows.append({"evaluated on": key, "n": entry.get("n"), "accuracy": entry.get("accuracy"),
+                         "macro_f1": entry.get("macro_f1"), "leakage_free_accuracy": entry.get("leakage_free_accuracy"),
+                         "log_loss": entry.get("log_loss", entry.get("loss")), "ece": entry.get("ece")})
+    return pd.DataFrame(rows).set_index("evaluated on")

@@ -216,5 +216,36 @@ def best_config(tuner: kt.Tuner, schedule: str = "plateau") -> dict:
     return _train_config(values, variant, schedule=schedule).to_dict()
 
 
-__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "make_tuner", "open_tuner", "results_frame",
-           "run_search", "search_space"]
+
+
+
+def hyperparameter_importance(results: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """How much each hyperparameter explains the trial scores: random-forest impurity importance on the
+    completed trials (categorical values ordinal-coded). Indicative only with a handful of trials."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    done = results.dropna(subset=["score"])
+    columns = [c for c in done.columns if c not in ("trial_id", "status", "score", "epochs", "seconds")
+               and not c.startswith("tuner/") and done[c].nunique(dropna=False) > 1]
+    if len(done) < 2 or not columns:
+        return pd.Series(dtype=float, name="importance")
+    features = pd.DataFrame({c: done[c] if pd.api.types.is_numeric_dtype(done[c]) and done[c].dtype != bool
+                             else pd.factorize(done[c].astype(str))[0] for c in columns})
+    forest = RandomForestRegressor(n_estimators=200, random_state=seed).fit(features, done["score"])
+    return pd.Series(forest.feature_importances_, index=columns, name="importance").sort_values(ascending=False)
+
+
+def trial_histories(tuner: kt.Tuner, top: int = 5, metrics=("accuracy", "val_accuracy")) -> pd.DataFrame:
+    """Per-epoch metrics of the best ``top`` trials (long format: trial_id, epoch, metric, value)."""
+    rows = []
+    for trial in tuner.oracle.get_best_trials(top):
+        for metric in metrics:
+            if trial.metrics.exists(metric):
+                for observation in trial.metrics.get_history(metric):
+                    rows.append({"trial_id": trial.trial_id, "epoch": int(observation.step) + 1, "metric": metric,
+                                 "value": float(np.mean(observation.value))})
+    return pd.DataFrame(rows, columns=["trial_id", "epoch", "metric", "value"])
+
+
+__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "hyperparameter_importance", "make_tuner",
+           "open_tuner", "results_frame", "run_search", "search_space", "trial_histories"]

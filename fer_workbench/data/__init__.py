@@ -47,3 +47,28 @@ def resolve_data_path(data_path: str | os.PathLike | None, profile: str = "smoke
 
 
 __all__.append("resolve_data_path")
+
+
+def cleaned_data_path(output_dir: str | os.PathLike) -> Path:
+    """Where notebook 02 / `fer-workbench clean` leave the cleaned export inside a run directory."""
+    return Path(output_dir) / "clean" / "cleaned.csv"
+
+
+def load_working_dataset(data_path, output_dir, profile: str = "smoke", seed: int = 0) -> tuple[Dataset, str]:
+    """The dataset later notebooks work on: the cleaned export of this run when cleaning produced one for the
+    same source data, else the source itself. Returns the dataset and a sentence saying which it is."""
+    source = load_dataset(resolve_data_path(data_path, profile, seed))
+    cleaned = cleaned_data_path(output_dir)
+    summary = cleaned.parent / "summary.json"
+    if cleaned.exists() and summary.exists():
+        import json
+
+        if json.loads(summary.read_text()).get("data_checksum") == source.checksum:
+            dataset = load_dataset(cleaned)
+            return dataset, (f"cleaned export {cleaned} ({len(dataset)} of {len(source)} images kept by "
+                             f"cleaning)")
+        return source, f"{source.source} (the cleaned export in {cleaned.parent} is of other data: not used)"
+    return source, f"{source.source} (no cleaned export in {cleaned.parent}: run 02_clean first to use one)"
+
+
+__all__ += ["cleaned_data_path", "load_working_dataset"]

@@ -1,0 +1,87 @@
+"""Model comparison and ablations: many trainings under one protocol (fit Training, select PublicTest, report
+PrivateTest), summarised in one table."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fer_workbench.config import Profile, get_profile
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.metrics import summary_metrics
+from fer_workbench.models import classical
+from fer_workbench.training import leakage_free_indices, predict_proba, train
+
+ABLATIONS: dict[str, tuple] = {
+    "augment": (0.0, 1.0),
+    "preprocessing": ("none", "histeq", "clahe", "denoise", "edges"),
+}
+
+
+def _row(name: str, kind: str, probs: np.ndarray, test: Dataset, clean: np.ndarray, seconds: float,
+         params: int | None, **extra) -> dict:
+    summary = summary_metrics(test.labels, probs)
+    return {"model": name, "kind": kind, "accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"],
+            "leakage_free_accuracy": float((probs[clean].argmax(1) == test.labels[clean]).mean())
+            if clean.any() else np.nan,
+            "train_seconds": seconds, "params": params, **extra}
+
+
+def _test_split(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
+    if "PrivateTest" not in dataset.split_names():
+        raise WorkbenchError(f"{dataset.source}: no PrivateTest split to report on")
+    clean = np.isin(np.flatnonzero(dataset.splits == "PrivateTest"), leakage_free_indices(dataset))
+    return dataset.split("PrivateTest"), clean
+
+
+def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, profile: Profile | str = "smoke",
+                   seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Train each model (default: the profile's ``compared_models``; Keras ones with the profile's epochs,
+    classical ones on ``classical_train_rows`` Training rows) and report PrivateTest accuracy, macro-F1,
+    leakage-free accuracy, training time and size."""
+    profile = get_profile(profile)
+    names = profile.compared_models if names is None else names
+    test, clean = _test_split(dataset)
+    rows = []
+    for name in tqdm(list(names), desc="models", disable=not progress):
+        if name in classical.CLASSICAL_MODELS:
+            train_set = dataset.split("Training")
+            rng = np.random.default_rng(seed)
+            take = np.sort(rng.choice(len(train_set), min(len(train_set), profile.classical_train_rows),
+                                      replace=False))
+            start = time.perf_counter()
+            model = classical.fit_classical(name, train_set.images[take], train_set.labels[take], seed=seed)
+            seconds = time.perf_counter() - start
+            probs = classical.predict_proba(model, test.images, len(dataset.class_names))
+            rows.append(_row(name, "classical", probs, test, clean, seconds, None, train_rows=len(take)))
+        else:
+            result = train(dataset, name, Path(out_dir) / name, profile=profile, seed=seed, verbose=0)
+            probs = predict_proba(result.model, test.images)
+            rows.append(_row(name, "keras", probs, test, clean, result.seconds, result.model.count_params(),
+                             train_rows=int((dataset.splits == "Training").sum()),
+                             pretrained=getattr(result.model, "fer_pretrained", None)))
+    return pd.DataFrame(rows)
+
+
+def ablation(dataset: Dataset, setting: str, out_dir: str | os.PathLike, values=None, model: str = "vgg",
+             profile: Profile | str = "smoke", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Train ``model`` once per value of one training setting (e.g. augment, preprocessing), all else equal."""
+    if setting not in ABLATIONS and values is None:
+        raise WorkbenchError(f"no default values for ablation of {setting!r}; pass values (known: "
+                             f"{', '.join(ABLATIONS)})")
+    values = ABLATIONS[setting] if values is None else values
+    test, clean = _test_split(dataset)
+    rows = []
+    for value in tqdm(list(values), desc=f"ablation: {setting}", disable=not progress):
+        result = train(dataset, model, Path(out_dir) / f"{setting}={value}", profile=profile, seed=seed,
+                       verbose=0, **{setting: value})
+        probs = predict_proba(result.model, test.images)
+        rows.append(_row(model, "keras", probs, test, clean, result.seconds, result.model.count_params(),
+                         **{setting: value}))
+    return pd.DataFrame(rows)
