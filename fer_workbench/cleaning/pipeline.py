@@ -1,0 +1,218 @@
+"""run_cleaning: every per-image score, the manifest, the summary, the cleaned export and review decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_workbench.cleaning.duplicates import duplicate_groups, group_table
+from fer_workbench.cleaning.imbalance import balancing_plan, imbalance_report
+from fer_workbench.cleaning.label_issues import label_issue_scores, out_of_fold_probabilities
+from fer_workbench.cleaning.nonface import BLANK_STD, blank_score, image_statistics, nonface_scores
+from fer_workbench.config import Profile, get_profile
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.files import atomic_write_text
+from fer_workbench.provenance import run_metadata
+
+FLAGS = ("blank", "nonface", "duplicate", "label_issue")
+NONFACE_FLAG = 8.0  # nonface score (robust-z units incl. detector) at which a row is flagged
+DECISIONS = ("accept", "reject")  # accept: the flag stands (row excluded); reject: reviewer overrules it
+SPLIT_KEEP_ORDER = ("PrivateTest", "PublicTest", "Training")  # which copy of a duplicate group is kept
+
+
+@dataclass
+class CleaningResult:
+    manifest: pd.DataFrame
+    summary: dict
+    paths: dict = field(default_factory=dict)
+    duplicate_groups: pd.DataFrame | None = None
+    balancing: dict | None = None
+
+
+def _check_dataset(dataset: Dataset) -> None:
+    if len(dataset) == 0:
+        raise WorkbenchError(f"{dataset.source or 'dataset'}: no images to clean")
+    if len(np.unique(dataset.labels)) < 2:
+        raise WorkbenchError(f"{dataset.source or 'dataset'}: only one class "
+                             f"({dataset.class_names[int(dataset.labels[0])]}); cleaning needs at least two")
+
+
+def load_decisions(source, dataset: Dataset) -> pd.DataFrame:
+    """Review decisions (row_id, flag, decision) from a sidecar JSON path or a DataFrame, checked against the
+    dataset: a different checksum or unknown row ids raise WorkbenchError instead of being applied."""
+    if isinstance(source, pd.DataFrame):
+        checksum, frame = source.attrs.get("data_checksum", dataset.checksum), source
+    else:
+        try:
+            payload = json.loads(Path(source).read_text())
+        except (OSError, ValueError) as exc:
+            raise WorkbenchError(f"{source}: cannot read decisions ({exc})") from None
+        checksum, frame = payload.get("data_checksum"), pd.DataFrame(payload.get("decisions", []))
+    if checksum != dataset.checksum:
+        raise WorkbenchError(f"decisions were made on data {str(checksum)[:12]!r}, this dataset is "
+                             f"{dataset.checksum[:12]!r}; they are not applied")
+    frame = frame.reindex(columns=["row_id", "flag", "decision"])
+    missing = sorted(set(frame["row_id"].astype(int)) - set(dataset.row_ids.tolist()))
+    if missing:
+        raise WorkbenchError(f"decisions name {len(missing)} row ids not in this dataset (first: {missing[:5]}); "
+                             "they are not applied")
+    bad = frame[~frame["flag"].isin(FLAGS) | ~frame["decision"].isin(DECISIONS)]
+    if len(bad):
+        raise WorkbenchError(f"decisions: unknown flag/decision in {len(bad)} rows (flags: {', '.join(FLAGS)}; "
+                             f"decisions: {', '.join(DECISIONS)})")
+    return frame.astype({"row_id": np.int64}).drop_duplicates(["row_id", "flag"], keep="last")
+
+
+def save_decisions(path, frame: pd.DataFrame, dataset: Dataset) -> Path:
+    """Write decisions as a sidecar keyed by row id and the data checksum (atomic)."""
+    payload = {"data_checksum": dataset.checksum, "decisions": frame[["row_id", "flag", "decision"]]
+               .astype({"row_id": int}).to_dict(orient="records")}
+    return atomic_write_text(path, json.dumps(payload, indent=1))
+
+
+def _kept_copy(dataset: Dataset, group: np.ndarray) -> np.ndarray:
+    """True for rows that are a redundant copy: every near-group member except one (test copies are kept)."""
+    order = {s: k for k, s in enumerate(SPLIT_KEEP_ORDER)}
+    rank = np.array([order.get(s, len(order)) for s in dataset.splits])
+    frame = pd.DataFrame({"g": group, "rank": rank, "pos": np.arange(len(group))})
+    frame = frame[frame.g >= 0].sort_values(["g", "rank", "pos"])
+    redundant = np.zeros(len(group), bool)
+    redundant[frame.pos[frame.duplicated("g")].to_numpy()] = True
+    return redundant
+
+
+def _ferplus_comparison(manifest: pd.DataFrame, ferplus, dataset: Dataset) -> dict:
+    from sklearn.metrics import average_precision_score
+
+    from fer_workbench.data.ferplus import FerPlusVotes, load_ferplus
+
+    votes = ferplus if isinstance(ferplus, FerPlusVotes) else load_ferplus(ferplus)
+    votes = votes.align(dataset)
+    dropped = votes.dropped
+    out = {"ferplus_source": votes.source, "ferplus_dropped": int(dropped.sum())}
+    if dropped.any():
+        score = manifest["nonface"].to_numpy()
+        top = np.argsort(-score, kind="stable")[:50]
+        out.update(nonface_ap_vs_dropped=float(average_precision_score(dropped, score)),
+                   nonface_precision_top50=float(dropped[top].mean()))
+    if "label_quality" in manifest:
+        differs = votes.majority_label != dataset.labels
+        top = np.argsort(manifest["label_quality"].to_numpy(), kind="stable")[:500]
+        out.update(label_issue_top500_ferplus_differs=float(differs[top].mean()),
+                   ferplus_differs_base_rate=float(differs[~dropped].mean()))
+    return out
+
+
+def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", seed: int = 0, ferplus=None,
+                 decisions=None, label_issues: bool = True, imbalance_strategy: str = "class_weights",
+                 progress: bool = True) -> CleaningResult:
+    """Score every image, write manifest.csv, summary.json, cleaned.csv, excluded.csv and decisions.json under
+    ``out_dir``; the source file is only read. FER+ (path or FerPlusVotes) only scores, never fits."""
+    _check_dataset(dataset)
+    profile = get_profile(profile)
+    decided = load_decisions(decisions, dataset) if decisions is not None else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    stats = image_statistics(dataset.images)
+    nonface = nonface_scores(dataset.images, stats, haar_top=profile.nonface_detector_rows, seed=seed,
+                             progress=progress)
+    dups = duplicate_groups(dataset.images)
+    near = group_table(dataset, dups["near_group"].to_numpy())
+    manifest = dataset.to_frame()
+    for name, values in stats.items():
+        manifest[name] = values
+    manifest["blank_score"] = blank_score(stats)
+    for name, values in nonface.items():
+        manifest[name] = values
+    manifest = pd.concat([manifest, dups], axis=1)
+    leaky = near.set_index("group")
+    g = manifest["near_group"]
+    manifest["cross_split_leak"] = g.map(leaky["cross_split"]).fillna(False).astype(bool)
+    manifest["duplicate_label_conflict"] = g.map(leaky["label_conflict"]).fillna(False).astype(bool)
+
+    flags = {"blank": stats["pixel_std"] < BLANK_STD,
+             "nonface": nonface["nonface"] >= NONFACE_FLAG,
+             "duplicate": _kept_copy(dataset, dups["near_group"].to_numpy())}
+    if label_issues:
+        probs = out_of_fold_probabilities(dataset.images, dataset.labels, len(dataset.class_names),
+                                          folds=profile.label_issue_folds, model=profile.label_issue_model,
+                                          epochs=profile.label_issue_epochs, seed=seed, progress=progress)
+        quality, issues = label_issue_scores(dataset.labels, probs)
+        manifest["label_quality"] = quality
+        manifest["predicted_label"] = probs.argmax(axis=1)
+        manifest["predicted_confidence"] = probs.max(axis=1)
+        # Non-faces and blanks have no true expression: their label issue is reported under those flags.
+        flags["label_issue"] = issues & ~flags["nonface"] & ~flags["blank"]
+    for name, values in flags.items():
+        manifest[f"flag_{name}"] = values
+        manifest[f"decision_{name}"] = ""
+    if decided is not None and len(decided):
+        pos = pd.Series(np.arange(len(dataset)), index=dataset.row_ids)
+        for flag, rows in decided.groupby("flag"):
+            manifest.loc[pos[rows["row_id"]].to_numpy(), f"decision_{flag}"] = rows["decision"].to_numpy()
+    reasons = []
+    active = np.zeros(len(dataset), bool)
+    standing = {}
+    for name in flags:
+        standing[name] = manifest[f"flag_{name}"].to_numpy() & (manifest[f"decision_{name}"] != "reject").to_numpy()
+        active |= standing[name]
+    for k in range(len(dataset)):
+        reasons.append(";".join(n for n in flags if standing[n][k]))
+    manifest["flags"] = [";".join(n for n in flags if manifest[f"flag_{n}"].iat[k]) for k in range(len(dataset))]
+    manifest["reason"] = reasons
+    manifest["excluded"] = active
+
+    kept = dataset.subset(~active)
+    plan = balancing_plan(kept.labels, len(dataset.class_names), imbalance_strategy, seed=seed) \
+        if len(np.unique(kept.labels)) >= 2 else None
+    paths = {"manifest": out_dir / "manifest.csv", "summary": out_dir / "summary.json",
+             "cleaned": out_dir / "cleaned.csv", "excluded": out_dir / "excluded.csv",
+             "decisions": out_dir / "decisions.json"}
+    atomic_write_text(paths["manifest"], manifest.to_csv(index=False))
+    lines = ["emotion,pixels,Usage"] + [f"{int(y)},{' '.join(map(str, im.ravel()))},{s}"
+                                        for y, im, s in zip(kept.labels, kept.images, kept.splits)]
+    atomic_write_text(paths["cleaned"], "\n".join(lines) + "\n")
+    atomic_write_text(paths["excluded"], manifest.loc[active, ["row_id", "split", "label", "label_name", "reason"]]
+                      .to_csv(index=False))
+    all_decisions = pd.concat([manifest.loc[manifest[f"decision_{n}"] != "", ["row_id", f"decision_{n}"]]
+                               .rename(columns={f"decision_{n}": "decision"}).assign(flag=n) for n in flags])
+    save_decisions(paths["decisions"], all_decisions, dataset)
+
+    summary = run_metadata(seed=seed, profile=profile.to_dict(), data_checksum=dataset.checksum,
+                           data_source=dataset.source)
+    summary.update(
+        rows=len(dataset), excluded=int(active.sum()), kept=len(kept),
+        flagged={n: int(manifest[f"flag_{n}"].sum()) for n in flags},
+        excluded_by={n: int(standing[n].sum()) for n in flags},
+        duplicates={"exact_groups": int(dups["exact_group"].max() + 1),
+                    "exact_rows": int((dups["exact_group"] >= 0).sum()),
+                    "near_groups": len(near), "near_rows": int((dups["near_group"] >= 0).sum()),
+                    "near_not_exact_rows": int(((dups["near_group"] >= 0) & (dups["exact_group"] < 0)).sum()),
+                    "cross_split_groups": int(near["cross_split"].sum()) if len(near) else 0,
+                    "label_conflict_groups": int(near["label_conflict"].sum()) if len(near) else 0},
+        imbalance={"before": imbalance_report(dataset.labels, dataset.class_names).to_dict(orient="list"),
+                   "after": imbalance_report(kept.labels, dataset.class_names).to_dict(orient="list"),
+                   "strategy": imbalance_strategy,
+                   "class_weights": None if plan is None else plan["class_weights"].round(4).tolist()},
+        decisions_applied=0 if decided is None else len(decided),
+    )
+    if ferplus is not None:
+        summary["ferplus"] = _ferplus_comparison(manifest, ferplus, dataset)
+    atomic_write_text(paths["summary"], json.dumps(summary, indent=1, default=str))
+    return CleaningResult(manifest=manifest, summary=summary, paths={k: str(v) for k, v in paths.items()},
+                          duplicate_groups=near, balancing=plan)
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """A manifest written by run_cleaning (flags as bools, decisions as strings)."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for col in [c for c in frame if c.startswith("decision_") or c in ("flags", "reason")]:
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
+    return frame
