@@ -47,6 +47,28 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_clean(args) -> int:
+    from fer_workbench.cleaning import run_cleaning
+    from fer_workbench.cleaning.review import overview
+    from fer_workbench.data import load_dataset, load_ferplus, resolve_data_path
+
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    ferplus = load_ferplus(args.ferplus) if args.ferplus else None
+    decisions = args.decisions or (Path(args.out) / "decisions.json")
+    with _progress_to_stderr(args.json):
+        result = run_cleaning(dataset, args.out, profile=args.profile, seed=args.seed, ferplus=ferplus,
+                              decisions=decisions if Path(decisions).exists() else None,
+                              label_issues=not args.no_label_issues, imbalance_strategy=args.imbalance,
+                              progress=not args.json)
+    if args.json:
+        _print_json({**{k: v for k, v in result.summary.items() if k != "packages"}, "paths": result.paths})
+        return 0
+    print(overview(result.summary).to_string())
+    for name, path in result.paths.items():
+        print(f"{name:>10}: {path}")
+    return 0
+
+
 def cmd_data_summary(args) -> int:
     from fer_workbench.data import load_dataset
     from fer_workbench.explore import dataset_summary
@@ -204,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
     tune.add_argument("--json", action="store_true")
     tune.set_defaults(func=cmd_tune)
+
+    clean = commands.add_parser("clean", help="score every image (non-face, blank, duplicates, label issues), "
+                                              "write a manifest and a cleaned export")
+    clean.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
+    clean.add_argument("--ferplus", help="FER+ votes, used only to score the flags")
+    clean.add_argument("--out", required=True, help="directory for manifest.csv, summary.json, cleaned.csv, ...")
+    clean.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    clean.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    clean.add_argument("--decisions", help="review decisions to apply (default: OUT/decisions.json when present)")
+    clean.add_argument("--imbalance", default="class_weights",
+                       choices=["class_weights", "oversample", "augment_oversample", "none"])
+    clean.add_argument("--no-label-issues", action="store_true", help="skip the cleanlab step")
+    clean.add_argument("--skip-bad-rows", action="store_true")
+    clean.add_argument("--json", action="store_true")
+    clean.set_defaults(func=cmd_clean)
 
     data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")

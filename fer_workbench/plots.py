@@ -248,3 +248,38 @@ def comparison_bars(table: pd.DataFrame, label: str = "model") -> go.Figure:
         id_vars=label, value_vars=["accuracy", "macro_f1", "leakage_free_accuracy"], var_name="metric")
     fig = px.bar(long, x=label, y="value", color="metric", barmode="group", title="PrivateTest scores")
     return fig.update_layout(yaxis_range=[0, 1], xaxis_title=None)
+
+
+def score_histogram(manifest: pd.DataFrame, score: str, flag: str | None = None, title: str | None = None
+                    ) -> go.Figure:
+    """Distribution of one cleaning score, coloured by whether the row carries ``flag``."""
+    frame = manifest[[score]].copy()
+    if flag and f"flag_{flag}" in manifest:
+        frame["flagged"] = np.where(manifest[f"flag_{flag}"].astype(bool), "flagged", "not flagged")
+    fig = px.histogram(frame, x=score, color="flagged" if "flagged" in frame else None, nbins=80,
+                       log_y=True, title=title or f"Distribution of {score}", barmode="overlay")
+    return fig.update_layout(yaxis_title="images (log scale)")
+
+
+def before_after_bars(counts: pd.DataFrame, title: str = "Images per class before and after cleaning") -> go.Figure:
+    """Grouped bars from ``cleaning.review.class_counts_before_after``."""
+    long = counts.reset_index().melt(id_vars="class", var_name="stage", value_name="images")
+    return px.bar(long, x="class", y="images", color="stage", barmode="group", title=title, text="images")
+
+
+def pair_grid(images: np.ndarray, pairs: list[tuple[int, int]], titles: list[str], columns: int = 4,
+              title: str = "Duplicate pairs") -> plt.Figure:
+    """Side-by-side image pairs (positions into ``images``), ``columns`` pairs per row."""
+    rows = max(1, int(np.ceil(len(pairs) / columns)))
+    fig, axes = plt.subplots(rows, columns * 2, figsize=(columns * 2.3, rows * 1.35), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (a, b) in enumerate(pairs):
+        r, c = divmod(k, columns)
+        axes[r, 2 * c].imshow(images[a], cmap="gray", vmin=0, vmax=255)
+        axes[r, 2 * c + 1].imshow(images[b], cmap="gray", vmin=0, vmax=255)
+        axes[r, 2 * c].set_title(titles[k], fontsize=7, loc="left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -185,3 +185,24 @@ def test_real_exact_duplicates(real_csv):
     from fer_workbench.cleaning.duplicates import exact_duplicate_table
     table = exact_duplicate_table(data)
     assert len(table) == 1516 and table["size"].sum() == 3369
+
+
+def test_review_helpers_rank_and_record(tmp_path):
+    from fer_workbench.cleaning import review
+    from fer_workbench.data.fer_csv import parse_fer_csv_bytes
+    from fer_workbench.data.synthetic import make_synthetic
+
+    dataset = parse_fer_csv_bytes(make_synthetic(400, seed=4)[0], "synthetic", checksum="c400")
+    manifest = pd.DataFrame({"row_id": dataset.row_ids, "split": dataset.splits, "label": dataset.labels,
+                             "label_name": np.asarray(dataset.class_names)[dataset.labels],
+                             "nonface": np.arange(400.0), "flag_nonface": np.arange(400) >= 395})
+    top = review.ranked(manifest, "nonface", limit=3)
+    assert top["row_id"].tolist() == [399, 398, 397] and top["position"].tolist() == [399, 398, 397]
+    assert review.captions(top, "nonface", dataset.class_names)[0].startswith("#399 ")
+    path = tmp_path / "decisions.json"
+    review.record_decision(path, dataset, 399, "nonface", "reject")
+    review.record_decision(path, dataset, 399, "nonface", "accept")  # a later decision replaces the earlier
+    review.record_decision(path, dataset, 3, "blank", "reject")
+    assert review.decisions_count(path) == 2
+    with pytest.raises(WorkbenchError, match="unknown decision"):
+        review.record_decision(path, dataset, 3, "blank", "maybe")

@@ -6,12 +6,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import csv_text, make_rows
 
 
 def run_cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "fer_workbench.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "fer_workbench.cli", *map(str, args)], check=False, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
@@ -90,3 +89,25 @@ def test_train_rejects_bad_settings(tmp_path):
     assert result.returncode == 1 and "unknown training setting" in result.stderr
     missing = run_cli("train", "--best-of", tmp_path / "nothing", "--out", tmp_path / "m2")
     assert missing.returncode == 1 and "not a search directory" in missing.stderr
+
+
+@pytest.mark.slow
+def test_clean_writes_manifest_and_honours_decisions(tmp_path):
+    from fer_workbench.cleaning import read_manifest
+    from fer_workbench.cleaning.review import record_decision
+    from fer_workbench.data import load_dataset, resolve_data_path
+
+    out = tmp_path / "clean"
+    first = run_cli("clean", "--profile", "smoke", "--out", out, "--no-label-issues", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    summary = json.loads(first.stdout)
+    assert summary["rows"] == 2000 and summary["flagged"]["nonface"] > 0
+    manifest = read_manifest(out / "manifest.csv")
+    assert list(manifest.columns[:3]) == ["row_id", "split", "label"] and len(manifest) == 2000
+    row = int(manifest.loc[manifest["flag_nonface"].astype(bool), "row_id"].iloc[0])
+    dataset = load_dataset(resolve_data_path(None, "smoke", 0))
+    record_decision(out / "decisions.json", dataset, row, "nonface", "reject")
+    second = run_cli("clean", "--profile", "smoke", "--out", out, "--no-label-issues", "--json")
+    again = json.loads(second.stdout)
+    assert again["decisions_applied"] >= 1
+    assert again["excluded_by"]["nonface"] == summary["excluded_by"]["nonface"] - 1
