@@ -16,6 +16,17 @@ REAL_CSV = shared_fer2013_dir() / "fer2013.csv.gz"
 REAL_FERPLUS = shared_fer2013_dir() / "fer2013new.csv"
 
 
+def limit_tf_threads() -> None:
+    """Keep TensorFlow to the two cores CI has, without oversubscribing them."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:  # already initialised by another test module
+        pass
+
+
 @pytest.fixture(scope="session")
 def real_csv() -> Path:
     if not REAL_CSV.exists():

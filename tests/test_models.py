@@ -4,23 +4,14 @@ import warnings
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.models import MODEL_NAMES, VGG_PAPER, VGGConfig, baselines, build_model, build_vgg
 from fer_workbench.models.classical import CLASSICAL_MODELS, fit_classical, hog_features, predict_proba
 from fer_workbench.preprocess import PREPROCESSING_VARIANTS, apply_preprocessing, prepare_images, to_model_input
 
-# Keras 3.15 + NumPy 2 warn on every variable read (noise, not ours).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
-]
-
-try:
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-except RuntimeError:  # already initialised by another test module
-    pass
+limit_tf_threads()
 
 TINY = {"blocks": 2, "base_width": 4, "fc_units": 16, "fc_layers": 1}
 

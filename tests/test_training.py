@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.data.dataset import Dataset
@@ -31,16 +32,7 @@ from fer_workbench.training import (
     train,
 )
 
-# Keras 3.15 + NumPy 2 warn on every variable read (noise, not ours).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
-]
-
-try:
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-except RuntimeError:  # already initialised by another test module
-    pass
+limit_tf_threads()
 
 TINY_VGG = {"blocks": 2, "base_width": 8, "max_width": 16, "fc_units": 32, "fc_layers": 1, "dropout": 0.2,
             "global_pool": False}

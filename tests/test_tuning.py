@@ -4,7 +4,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import limit_tf_threads
 
 from fer_workbench import WorkbenchError
 from fer_workbench.config import get_profile
@@ -12,17 +12,7 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.training import TrainConfig, resolve_config
 from fer_workbench.tuning import best_config, make_tuner, results_frame, run_search, search_space
 
-# Keras 3.15 + NumPy 2 warn on every variable read; keras-tuner uses deprecated threading names.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:(currentThread|getName)\\(\\) is deprecated:DeprecationWarning"),
-]
-
-try:
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-except RuntimeError:  # already initialised by another test module
-    pass
+limit_tf_threads()
 
 # Smoke budgets, shrunk further: two one-epoch trials on 120 images.
 PROFILE = get_profile("smoke", tune_max_trials=2, tune_max_epochs=1, tune_train_rows=120, tune_val_rows=40,

@@ -25,22 +25,7 @@ def exact_duplicate_groups(images: np.ndarray) -> np.ndarray:
 
 def exact_duplicate_table(dataset: Dataset) -> pd.DataFrame:
     """One row per exact-duplicate group: size, splits spanned, labels, and whether it leaks across splits."""
-    group = exact_duplicate_groups(dataset.images)
-    member = group >= 0
-    frame = pd.DataFrame({"group": group[member], "row_id": dataset.row_ids[member],
-                          "split": dataset.splits[member], "label": dataset.labels[member]})
-    names = np.asarray(dataset.class_names)
-    table = frame.groupby("group").agg(
-        size=("row_id", "size"),
-        row_ids=("row_id", lambda s: " ".join(map(str, s))),
-        splits=("split", lambda s: ",".join(sorted(set(s)))),
-        labels=("label", lambda s: ",".join(names[sorted(set(s))])),
-        n_splits=("split", "nunique"),
-        n_labels=("label", "nunique"),
-    )
-    table["cross_split"] = table["n_splits"] > 1
-    table["label_conflict"] = table["n_labels"] > 1
-    return table.drop(columns=["n_splits", "n_labels"]).reset_index()
+    return group_table(dataset, exact_duplicate_groups(dataset.images))
 
 
 # --- near duplicates -------------------------------------------------------------------------------------
