@@ -37,8 +37,6 @@ NEAR_CANDIDATE = 0.8  # descriptor cosine similarity to become a candidate pair
 NEAR_PREFILTER = 0.88  # half-resolution aligned correlation a candidate needs before the full-resolution check
 NEAR_ACCEPT = 0.92  # full-resolution aligned normalised cross-correlation to accept a pair
 MAX_SHIFT = 4
-DETAIL_BLUR = 1.5  # sigma of the blur removed to get an image's fine detail
-NEAR_DETAIL = 0.75  # detail correlation a near pair also needs at its best alignment (resize/JPEG copies ≥ 0.8)
 NEAR_NEIGHBOURS = 4
 IMAGE_HALF = 24  # verification works at half resolution
 HALF_SHIFT = 2  # ±2 px at half resolution = ±4 px
@@ -143,42 +141,22 @@ def aligned_similarities(images: np.ndarray, i: np.ndarray, j: np.ndarray, batch
     return out
 
 
-def _detail(image: np.ndarray) -> np.ndarray:
-    """High-pass image (minus its blur): what separates two photos of similar faces taken apart."""
-    import cv2
-
-    image = image.astype(np.float32)
-    return image - cv2.GaussianBlur(image, (0, 0), DETAIL_BLUR)
-
-
 def aligned_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Best full-resolution normalised cross-correlation of a's zoomed centre inside b (shifts ±4 px), counted
-    only where the fine detail also correlates at that alignment (≥ NEAR_DETAIL).
-
-    Zero-mean NCC is invariant to brightness and contrast; smooth, similar faces (same pose, lighting and
-    layout) can reach a high NCC without being the same picture, which the detail check rules out.
-    """
+    """Best full-resolution normalised cross-correlation of a's zoomed centre inside b (shifts ±4 px)."""
     import cv2
 
-    fb, detail_b = b.astype(np.float32), _detail(b)
+    fb = b.astype(np.float32)
     best = -1.0
     inner = a.shape[0] - 2 * MAX_SHIFT
-    window = slice(MAX_SHIFT, MAX_SHIFT + inner)
     for scale in SCALES:
         zoom = cv2.getRotationMatrix2D(((a.shape[1] - 1) / 2, (a.shape[0] - 1) / 2), 0.0, scale)
         warped = cv2.warpAffine(a.astype(np.float32), zoom, a.shape[::-1], flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
-        template = np.ascontiguousarray(warped[window, window])
+        template = np.ascontiguousarray(warped[MAX_SHIFT:MAX_SHIFT + inner, MAX_SHIFT:MAX_SHIFT + inner])
         if template.std() < 1e-3:
             continue
-        scores = cv2.matchTemplate(fb, template, cv2.TM_CCOEFF_NORMED)
-        y, x = np.unravel_index(int(scores.argmax()), scores.shape)
-        fine = np.ascontiguousarray(_detail(warped)[window, window])
-        if fine.std() > 1e-3:
-            region = np.ascontiguousarray(detail_b[y:y + inner, x:x + inner])
-            if float(cv2.matchTemplate(region, fine, cv2.TM_CCOEFF_NORMED)[0, 0]) < NEAR_DETAIL:
-                continue
-        best = max(best, float(scores[y, x]))
+        # Zero-mean normalised cross-correlation: invariant to brightness and contrast changes.
+        best = max(best, float(cv2.matchTemplate(fb, template, cv2.TM_CCOEFF_NORMED).max()))
     return best
 
 
