@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fer_workbench.cleaning.duplicates import exact_duplicate_groups
+from fer_workbench.cleaning.imbalance import imbalance_report
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.data.ferplus import FerPlusVotes
 from fer_workbench.files import atomic_write_text
@@ -18,17 +19,12 @@ BLANK_STD = 3.0  # pixel std below this: a (near-)blank frame
 
 
 def class_balance(dataset: Dataset) -> pd.DataFrame:
-    """Per class: count, share, imbalance ratio (largest class / this class), and the effective number of
-    samples (Cui et al. 2019, β = 0.9999) used by class-balanced weighting."""
-    counts = np.bincount(dataset.labels, minlength=len(dataset.class_names)).astype(float)
-    beta = 0.9999
-    table = pd.DataFrame({
-        "count": counts.astype(int),
-        "share": counts / max(counts.sum(), 1),
-        "imbalance_ratio": np.where(counts > 0, counts.max() / np.maximum(counts, 1), np.inf),
-        "effective_samples": (1 - beta ** counts) / (1 - beta),
-    }, index=pd.Index(dataset.class_names, name="class"))
-    return table
+    """Per class: count, share, imbalance ratio (largest class / this class) and the effective number of
+    samples that class-balanced weighting in cleaning and training uses."""
+    report = imbalance_report(dataset.labels, dataset.class_names).set_index("class")
+    ratio = report["ratio_to_max"].to_numpy()
+    report["imbalance_ratio"] = np.divide(1.0, ratio, out=np.full(len(ratio), np.inf), where=ratio > 0)
+    return report[["count", "share", "imbalance_ratio", "effective_samples"]]
 
 
 def image_statistics(dataset: Dataset) -> pd.DataFrame:
