@@ -175,8 +175,18 @@ def test_label_issue_step_runs_in_the_pipeline(cleaned):
     from fer_workbench.config import get_profile
     profile = get_profile("smoke", label_issue_model="hog-logreg")
     result = run_cleaning(data, tmp / "out4", profile=profile, progress=False)
-    assert result.manifest["label_quality"].between(0, 1).all()
+    m = result.manifest
+    assert m["label_quality"].between(0, 1).all()
     assert "label_issue" in result.summary["flagged"]
+    # Label issues are for review: unreviewed ones stay in the cleaned data, accepted ones leave it.
+    only_label = m["flag_label_issue"] & (m["flags"] == "label_issue")
+    assert only_label.any() and not m.loc[only_label, "excluded"].any()
+    row = int(m.loc[only_label, "row_id"].iloc[0])
+    decisions = pd.DataFrame({"row_id": [row], "flag": ["label_issue"], "decision": ["accept"]})
+    decisions.attrs["data_checksum"] = data.checksum
+    reviewed = run_cleaning(data, tmp / "out5", profile=profile, decisions=decisions, progress=False)
+    assert reviewed.manifest.loc[reviewed.manifest.row_id == row, "excluded"].item()
+    assert reviewed.summary["excluded"] == result.summary["excluded"] + 1
 
 
 @pytest.mark.real_data

@@ -23,6 +23,9 @@ from fer_workbench.provenance import run_metadata
 FLAGS = ("blank", "nonface", "duplicate", "label_issue")
 NONFACE_FLAG = 8.0  # nonface score (robust-z units incl. detector) at which a row is flagged
 DECISIONS = ("accept", "reject")  # accept: the flag stands (row excluded); reject: reviewer overrules it
+# Flags that exclude a row without review. A label issue only excludes once a reviewer accepts it: cleanlab
+# with a quick model flags about a third of FER2013, and dropping all of them would halve the training set.
+EXCLUDED_BY_DEFAULT = ("blank", "nonface", "duplicate")
 SPLIT_KEEP_ORDER = ("PrivateTest", "PublicTest", "Training")  # which copy of a duplicate group is kept
 
 
@@ -111,9 +114,12 @@ def _ferplus_comparison(manifest: pd.DataFrame, ferplus, dataset: Dataset) -> di
 
 def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", seed: int = 0, ferplus=None,
                  decisions=None, label_issues: bool = True, imbalance_strategy: str = "class_weights",
-                 progress: bool = True) -> CleaningResult:
+                 exclude_flags=EXCLUDED_BY_DEFAULT, progress: bool = True) -> CleaningResult:
     """Score every image, write manifest.csv, summary.json, cleaned.csv, excluded.csv and decisions.json under
-    ``out_dir``; the source file is only read. FER+ (path or FerPlusVotes) only scores, never fits."""
+    ``out_dir``; the source file is only read. FER+ (path or FerPlusVotes) only scores, never fits.
+
+    A flagged row is excluded when a reviewer accepted the flag, or when nobody reviewed it and the flag is in
+    ``exclude_flags``; a rejected flag never excludes."""
     _check_dataset(dataset)
     profile = get_profile(profile)
     decided = load_decisions(decisions, dataset) if decisions is not None else None
@@ -161,7 +167,10 @@ def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", se
     active = np.zeros(len(dataset), bool)
     standing = {}
     for name in flags:
-        standing[name] = manifest[f"flag_{name}"].to_numpy() & (manifest[f"decision_{name}"] != "reject").to_numpy()
+        decision = manifest[f"decision_{name}"].to_numpy()
+        unreviewed_excludes = name in exclude_flags
+        standing[name] = manifest[f"flag_{name}"].to_numpy() & ((decision == "accept")
+                                                                 | ((decision == "") & unreviewed_excludes))
         active |= standing[name]
     for k in range(len(dataset)):
         reasons.append(";".join(n for n in flags if standing[n][k]))
@@ -190,7 +199,7 @@ def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", se
     summary.update(
         rows=len(dataset), excluded=int(active.sum()), kept=len(kept),
         flagged={n: int(manifest[f"flag_{n}"].sum()) for n in flags},
-        excluded_by={n: int(standing[n].sum()) for n in flags},
+        excluded_by={n: int(standing[n].sum()) for n in flags}, excluded_without_review=list(exclude_flags),
         duplicates={"exact_groups": int(dups["exact_group"].max() + 1),
                     "exact_rows": int((dups["exact_group"] >= 0).sum()),
                     "near_groups": len(near), "near_rows": int((dups["near_group"] >= 0).sum()),
