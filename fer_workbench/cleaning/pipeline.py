@@ -14,18 +14,20 @@ from fer_workbench.cleaning.duplicates import duplicate_groups, group_table
 from fer_workbench.cleaning.imbalance import balancing_plan, imbalance_report
 from fer_workbench.cleaning.label_issues import label_issue_scores, out_of_fold_probabilities
 from fer_workbench.cleaning.nonface import BLANK_STD, blank_score, image_statistics, nonface_scores
+from fer_workbench.cleaning.occlusion import occlusion_scores
 from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
 from fer_workbench.provenance import run_metadata
 
-FLAGS = ("blank", "nonface", "duplicate", "label_issue")
+FLAGS = ("blank", "nonface", "duplicate", "occlusion", "label_issue")
 NONFACE_FLAG = 8.0  # nonface score (robust-z units incl. detector) at which a row is flagged
+OCCLUSION_FLAG = 0.5  # occlusion probability at which a face is flagged (reviewable; never excluded unreviewed)
 DECISIONS = ("accept", "reject")  # accept: the flag stands (row excluded); reject: reviewer overrules it
 # Flags that exclude a row without review. A label issue only excludes once a reviewer accepts it: cleanlab
 # with a quick model flags about a third of FER2013, and dropping all of them would halve the training set.
-EXCLUDED_BY_DEFAULT = ("blank", "nonface", "duplicate")
+EXCLUDED_BY_DEFAULT = ("blank", "nonface", "duplicate")  # occlusion and label issues: after review
 SPLIT_KEEP_ORDER = ("PrivateTest", "PublicTest", "Training")  # which copy of a duplicate group is kept
 
 
@@ -146,6 +148,9 @@ def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", se
     flags = {"blank": stats["pixel_std"] < BLANK_STD,
              "nonface": nonface["nonface"] >= NONFACE_FLAG,
              "duplicate": _kept_copy(dataset, dups["near_group"].to_numpy())}
+    manifest["occlusion"] = occlusion_scores(dataset.images, seed=seed, progress=progress)
+    # Placeholder icons score high too; they are reported as non-faces, not as occluded faces.
+    flags["occlusion"] = (manifest["occlusion"].to_numpy() >= OCCLUSION_FLAG) & ~flags["nonface"] & ~flags["blank"]
     if label_issues:
         probs = out_of_fold_probabilities(dataset.images, dataset.labels, len(dataset.class_names),
                                           folds=profile.label_issue_folds, model=profile.label_issue_model,
