@@ -22,7 +22,13 @@ from fer_workbench.config import shared_fer2013_dir
 
 
 def naive_load(path: Path) -> np.ndarray:
-    """The usual notebook recipe: pandas for the columns, then np.fromstring per row."""
+    """The usual notebook recipe: pandas for the columns, then np.fromstring(dtype=int) per row."""
+    frame = pd.read_csv(path)
+    return np.stack([np.fromstring(p, dtype=int, sep=" ") for p in frame["pixels"]]).reshape(-1, 48, 48)
+
+
+def tuned_peer_load(path: Path) -> np.ndarray:
+    """The same loop with the narrowest dtype: the fastest plain-pandas peer (no validation, no checksum)."""
     frame = pd.read_csv(path)
     return np.stack([np.fromstring(p, dtype=np.uint8, sep=" ") for p in frame["pixels"]]).reshape(-1, 48, 48)
 
@@ -59,16 +65,18 @@ def main() -> int:
     gz.write_bytes(gzip.compress(raw, compresslevel=6))
 
     naive_s, reference = median_seconds(lambda: naive_load(plain), args.repeats)
+    peer_s, _ = median_seconds(lambda: tuned_peer_load(plain), args.repeats)
     plain_s, dataset = median_seconds(lambda: load_fer_csv(plain), args.repeats)
     gz_s, _ = median_seconds(lambda: load_fer_csv(gz), args.repeats)
-    assert np.array_equal(reference, dataset.images), "fast parser disagrees with the naive one"
+    assert np.array_equal(reference.astype(np.uint8), dataset.images), "fast parser disagrees with the naive one"
     load_dataset(gz)  # fills the cache
     cached_s, _ = median_seconds(lambda: load_dataset(gz), args.repeats)
 
     print(f"rows: {len(dataset)}   source: {source}   (median of {args.repeats} runs, {os.cpu_count()} cores)")
-    print(f"naive per-row np.fromstring loop (.csv):  {naive_s:6.2f} s")
-    print(f"load_fer_csv, plain .csv:                 {plain_s:6.2f} s   {naive_s / plain_s:4.1f}x faster  "
-          f"(target ≤ 2 s: {'met' if plain_s <= 2 else 'MISSED'})")
+    print(f"naive per-row np.fromstring(int) (.csv):  {naive_s:6.2f} s")
+    print(f"tuned peer, fromstring(uint8) (.csv):     {peer_s:6.2f} s   (no validation, no checksum)")
+    print(f"load_fer_csv, plain .csv:                 {plain_s:6.2f} s   {naive_s / plain_s:4.1f}x faster than naive, "
+          f"{peer_s / plain_s:4.2f}x the tuned peer  (target ≤ 2 s: {'met' if plain_s <= 2 else 'MISSED'})")
     print(f"load_fer_csv, .csv.gz:                    {gz_s:6.2f} s   {naive_s / gz_s:4.1f}x faster")
     print(f"load_dataset, second load (cache):        {cached_s:6.3f} s   {naive_s / cached_s:4.0f}x faster  "
           f"(target ≤ 0.3 s: {'met' if cached_s <= 0.3 else 'MISSED'})")
