@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 from fer_workbench.errors import WorkbenchError
 
 DEFAULT_SEED = 0
+
+
+class Settings:
+    """Mixin for settings dataclasses: plain-dict round trip that names unknown keys instead of a TypeError."""
+
+    KIND: ClassVar[str] = "setting"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise WorkbenchError(f"unknown {cls.KIND}(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -23,7 +24,7 @@ import tensorflow as tf
 
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE
 from fer_workbench.cleaning.duplicates import exact_duplicate_groups
-from fer_workbench.config import Profile, get_profile
+from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text, sha256_bytes
@@ -200,12 +201,14 @@ def make_eval_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Model, preprocessing and optimisation settings; None fields are filled from the profile or defaults.
 
     Defaults follow the published FER2013 VGG recipe: SGD with Nesterov momentum and ReduceLROnPlateau
     (factor 0.75, patience 5), selection on PublicTest accuracy.
     """
+
+    KIND: ClassVar[str] = "training setting"
 
     model: str = "vgg"
     model_kwargs: dict = field(default_factory=dict)
@@ -223,17 +226,6 @@ class TrainConfig:
     augment: float = 1.0  # augmentation strength, 0 = off
     early_stopping_patience: int | None = None  # 0 = off
     monitor: str = "val_accuracy"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise WorkbenchError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
 
 
 def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile: Profile | str = "smoke",

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 from keras import layers
 
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE
+from fer_workbench.config import Settings
 from fer_workbench.errors import WorkbenchError
 
 
 @dataclass(frozen=True)
-class VGGConfig:
+class VGGConfig(Settings):
     """VGG hyperparameters; width doubles per block from ``base_width`` up to ``max_width``."""
+
+    KIND: ClassVar[str] = "VGG setting"
 
     blocks: int = 4
     convs_per_block: int = 2
@@ -27,17 +31,6 @@ class VGGConfig:
 
     def widths(self) -> list[int]:
         return [min(self.base_width * 2**i, self.max_width) for i in range(self.blocks)]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> VGGConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise WorkbenchError(f"unknown VGG setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
 
     def validate(self) -> VGGConfig:
         # Each block halves the side; 48 px allows five poolings (48→24→12→6→3→1).
