@@ -69,6 +69,27 @@ def cmd_clean(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from fer_workbench.data import load_dataset
+    from fer_workbench.training import evaluation_document, load_model, resolve_model_path
+
+    model_path = resolve_model_path(args.model)
+    model = load_model(model_path)
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    split = args.split if args.split in dataset.split_names() or args.split != "PrivateTest" else None
+    report = evaluation_document(model, model_path, dataset, split=split, tta=args.tta)
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
+          f"TTA {'on' if args.tta else 'off'})")
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
+        print(f"{key:>18}: {report[key]:.4f}")
+    if report["excluded_classes"]:
+        print(f"excluded classes (unknown to the model): {', '.join(report['excluded_classes'])}")
+    return 0
+
+
 def cmd_data_summary(args) -> int:
     from fer_workbench.data import load_dataset
     from fer_workbench.explore import dataset_summary
@@ -241,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--skip-bad-rows", action="store_true")
     clean.add_argument("--json", action="store_true")
     clean.set_defaults(func=cmd_clean)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a model on a dataset split")
+    evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
+    evaluate.add_argument("--split", default="PrivateTest",
+                          help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
+    evaluate.add_argument("--model", help=".keras model file (default: the shipped model)")
+    evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
+    evaluate.add_argument("--skip-bad-rows", action="store_true")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")

@@ -132,6 +132,11 @@ def notebooks_dir() -> Path:
     return project_root() / "notebooks"
 
 
+def shipped_model_path() -> Path:
+    """The FER2013 model the package ships (used when no --model is given)."""
+    return Path(__file__).resolve().parent / "assets" / "fer2013_model.keras"
+
+
 def shared_fer2013_dir() -> Path:
     """The real FER2013 beside a developer checkout (absent in a user's fresh clone)."""
     return project_root().parent / "shared" / "data" / "fer2013"

@@ -548,6 +548,38 @@ def model_report(model: keras.Model, dataset: Dataset, tta: bool = False) -> dic
     return report
 
 
+def resolve_model_path(path: str | os.PathLike | None) -> Path:
+    """The given model file, or the shipped one; a clear error when neither exists."""
+    from fer_workbench.config import shipped_model_path
+
+    if path:
+        return Path(path)
+    shipped = shipped_model_path()
+    if not shipped.is_file():
+        raise WorkbenchError(f"no shipped model at {shipped} yet; pass --model PATH (a .keras file from "
+                             "fer-workbench train)")
+    return shipped
+
+
+def evaluation_document(model: keras.Model, model_path, dataset: Dataset, split: str | None = "PrivateTest",
+                        tta: bool = False) -> dict:
+    """What `fer-workbench evaluate --json` prints: metrics.evaluation_report on one split (all rows when the
+    dataset has no such split, e.g. a flat folder), with the model, data checksum and excluded classes."""
+    from fer_workbench.metrics import evaluation_report
+
+    n_out = int(model.output_shape[-1])
+    if n_out != len(dataset.class_names):
+        raise WorkbenchError(f"{model_path}: the model predicts {n_out} classes but {dataset.source} has "
+                             f"{len(dataset.class_names)}")
+    part = dataset.split(split) if split else dataset
+    if len(part) == 0:
+        raise WorkbenchError(f"{dataset.source}: split {split!r} is empty")
+    probs = predict_proba(model, part.images, tta=tta)
+    return evaluation_report(part.labels, probs, dataset.class_names, excluded_classes=dataset.skipped_classes,
+                             model=str(model_path), data_checksum=dataset.checksum, data_source=dataset.source,
+                             split=split or "all", tta=tta)
+
+
 def leakage_free_indices(dataset: Dataset, test_split: str = "PrivateTest", train_split: str = "Training"
                          ) -> np.ndarray:
     """Dataset positions of ``test_split`` images with no byte-identical copy in ``train_split``."""

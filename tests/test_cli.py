@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import csv_text, make_rows
+from PIL import Image
 
 
 def run_cli(*args, timeout=900):
@@ -82,6 +84,25 @@ def test_tune_then_train_best_of(tmp_path):
     card = json.loads((out / "model_card.json").read_text())
     assert summary["model"].endswith("model.keras") and card["seed"] == 0
     assert "PrivateTest" in json.dumps(summary["metrics"])
+
+    # the trained model evaluates on the CSV and on a folder dataset with a class it does not know
+    from fer_workbench.data import resolve_data_path
+    data = resolve_data_path(None, "smoke", 0)
+    evaluated = run_cli("evaluate", "--data", data, "--model", out / "model.keras", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    report = json.loads(evaluated.stdout)
+    for key in ("n", "accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece", "per_class", "confusion",
+                "classes", "excluded_classes", "model", "data_checksum"):
+        assert key in report
+    assert report["n"] == 200 and len(report["confusion"]) == 7
+    folder = tmp_path / "faces"
+    for name in ("happiness", "contempt"):
+        (folder / name).mkdir(parents=True)
+        Image.fromarray(np.full((64, 64), 90, np.uint8)).save(folder / name / "a.png")
+    on_folder = json.loads(run_cli("evaluate", "--data", folder, "--model", out / "model.keras", "--json").stdout)
+    assert on_folder["n"] == 1 and on_folder["excluded_classes"] == ["contempt"]
+    missing = run_cli("evaluate", "--data", data, "--model", tmp_path / "none.keras")
+    assert missing.returncode == 1 and "no such model file" in missing.stderr
 
 
 def test_train_rejects_bad_settings(tmp_path):

@@ -14,7 +14,7 @@ from fer_workbench.config import cache_dir
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.files import atomic_path
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def source_identity(path: Path) -> list:
@@ -33,7 +33,7 @@ def cache_file(path: Path, options: dict) -> Path:
 
 def save_cached(target: Path, dataset: Dataset) -> None:
     meta = {"source": dataset.source, "checksum": dataset.checksum, "class_names": list(dataset.class_names),
-            "skipped_rows": [list(r) for r in dataset.skipped_rows]}
+            "skipped_rows": [list(r) for r in dataset.skipped_rows], "skipped_classes": list(dataset.skipped_classes)}
     arrays = {"images": dataset.images, "labels": dataset.labels, "splits": dataset.splits,
               "row_ids": dataset.row_ids, "meta": np.array(json.dumps(meta))}
     if dataset.paths is not None:
@@ -53,7 +53,8 @@ def load_cached(target: Path) -> Dataset | None:
                            row_ids=archive["row_ids"], class_names=tuple(meta["class_names"]),
                            source=meta["source"], checksum=meta["checksum"],
                            paths=archive["paths"] if "paths" in archive.files else None,
-                           skipped_rows=tuple(tuple(r) for r in meta["skipped_rows"]))
+                           skipped_rows=tuple(tuple(r) for r in meta["skipped_rows"]),
+                           skipped_classes=tuple(meta.get("skipped_classes", ())))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
         return None
 

@@ -28,6 +28,7 @@ class Dataset:
     checksum: str = ""
     paths: np.ndarray | None = None
     skipped_rows: tuple = field(default=())  # (row description, reason) pairs the loader was told to skip
+    skipped_classes: tuple = field(default=())  # source classes with no FER2013 counterpart (e.g. contempt)
 
     def __post_init__(self):
         n = len(self.images)

@@ -126,4 +126,5 @@ def load_image_folder(path: str | os.PathLike, skip_unreadable: bool = False, pr
         checksum=folder_fingerprint(root, entries),
         paths=np.array([str(entries[i][0].relative_to(root)) for i in keep]),
         skipped_rows=tuple(unreadable),
+        skipped_classes=tuple(sorted({Path(c).name for c in skipped_classes})),
     )
