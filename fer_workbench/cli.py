@@ -90,6 +90,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from fer_workbench.predict import FacePredictor
+
+    with _progress_to_stderr(args.json):
+        predictor = FacePredictor(args.model, detector=args.detector, tta=args.tta, align=args.align)
+        results = predictor.predict_paths(args.inputs)
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            if result.error and not result.faces:
+                print(f"{result.file}: {result.error}")
+            for k, face in enumerate(result.faces, 1):
+                x, y, w, h = face.box
+                print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
+                      f"({face.scores[face.label]:.2f})")
+    if results and not any(r.readable for r in results):
+        raise WorkbenchError("none of the inputs could be read")
+    return 0
+
+
 def cmd_data_summary(args) -> int:
     from fer_workbench.data import load_dataset
     from fer_workbench.explore import dataset_summary
@@ -272,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--skip-bad-rows", action="store_true")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    predict.add_argument("--model", help=".keras model file (default: the shipped model)")
+    predict.add_argument("--detector", choices=["auto", "haar", "mtcnn"], default="auto",
+                         help="auto: Haar cascade, MTCNN when Haar finds nothing")
+    predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")
+    predict.add_argument("--tta", action="store_true")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(func=cmd_predict)
 
     data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")

@@ -88,3 +88,14 @@ def apply_preprocessing(images: np.ndarray, name: str = "none") -> np.ndarray:
 def prepare_images(images: np.ndarray, variant: str = "none") -> np.ndarray:
     """Variant then normalisation: the model input for training, evaluation, saliency and prediction."""
     return to_model_input(apply_preprocessing(images, variant))
+
+
+def hog_features(images: np.ndarray) -> np.ndarray:
+    """HOG descriptors of uint8 48×48 images (OpenCV: 16 px blocks, 8 px cells, 9 bins): float32 N×900.
+
+    The one feature extractor of the classical baselines, the label-issue model and the non-face outlier score.
+    """
+    batch, _ = _as_batch(images)
+    hog = cv2.HOGDescriptor((48, 48), (16, 16), (8, 8), (8, 8), 9)
+    return np.stack([hog.compute(np.ascontiguousarray(im)).ravel() for im in batch]).astype(np.float32)
+

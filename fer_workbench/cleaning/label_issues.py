@@ -7,16 +7,9 @@ import os
 import numpy as np
 
 from fer_workbench.errors import WorkbenchError
+from fer_workbench.preprocess import hog_features
 
 MODELS = ("cnn", "hog-logreg")
-
-
-def hog_features(images: np.ndarray) -> np.ndarray:
-    """OpenCV HOG (16 px blocks, 8 px cells, 9 bins): float32 N×900."""
-    import cv2
-
-    hog = cv2.HOGDescriptor((48, 48), (16, 16), (8, 8), (8, 8), 9)
-    return np.stack([hog.compute(np.ascontiguousarray(im)).ravel() for im in images]).astype(np.float32)
 
 
 def _limit_threads(threads: int) -> None:

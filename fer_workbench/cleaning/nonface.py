@@ -68,7 +68,7 @@ def face_model_outlier(images: np.ndarray, seed: int = 0, components: int = 40) 
     """PCA-residual outlier score on HOG features: distance of each image from the dataset's face subspace."""
     from sklearn.decomposition import PCA
 
-    from fer_workbench.cleaning.label_issues import hog_features
+    from fer_workbench.preprocess import hog_features
 
     feats = hog_features(images)
     feats -= feats.mean(axis=0)

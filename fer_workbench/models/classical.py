@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage.feature import hog
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
@@ -13,16 +12,9 @@ from sklearn.svm import SVC
 
 from fer_workbench import CLASS_NAMES
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.preprocess import _as_batch
+from fer_workbench.preprocess import _as_batch, hog_features
 
 CLASSICAL_MODELS: tuple[str, ...] = ("knn_hog", "svm_hog", "knn_pixels", "svm_pixels")
-
-
-def hog_features(images: np.ndarray) -> np.ndarray:
-    """HOG per image (9 orientations, 8 px cells, 2×2 blocks: 900 features for 48×48)."""
-    batch, _ = _as_batch(images)
-    return np.stack([hog(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
-                         block_norm="L2-Hys", feature_vector=True) for image in batch]).astype(np.float32)
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""The predictor: photo → faces → class probabilities, with the training preprocessing and a compiled model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fer_workbench import CLASS_NAMES
+from fer_workbench.data.folders import IMAGE_SUFFIXES
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.faces import Face, find_faces
+from fer_workbench.photos import Photo
+
+
+@dataclass
+class FacePrediction:
+    box: tuple[int, int, int, int]  # x, y, w, h in the original photo's pixels
+    label: str
+    scores: dict[str, float]
+    detector: str
+    crop: np.ndarray = field(repr=False)  # the 48×48 uint8 image the model saw
+
+    def to_dict(self) -> dict:
+        return {"box": [int(v) for v in self.box], "label": self.label,
+                "scores": {k: round(float(v), 6) for k, v in self.scores.items()}, "detector": self.detector}
+
+
+@dataclass
+class PhotoPrediction:
+    file: str
+    faces: list[FacePrediction] = field(default_factory=list)
+    error: str | None = None  # why nothing could be said about this input ("no face found" included)
+    readable: bool = True
+    photo: Photo | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "faces": [f.to_dict() for f in self.faces], "error": self.error}
+
+
+class FacePredictor:
+    """Finds faces in photos and classifies each with one model (the shipped one unless a path is given)."""
+
+    def __init__(self, model=None, detector: str = "auto", tta: bool = False, align: bool = False):
+        from fer_workbench.training import Predictor, load_model, resolve_model_path
+
+        if model is None or isinstance(model, (str, os.PathLike)):
+            self.model_path = resolve_model_path(model)
+            model = load_model(self.model_path)
+        else:
+            self.model_path = None
+        if int(model.output_shape[-1]) != len(CLASS_NAMES):
+            raise WorkbenchError(f"{self.model_path or 'model'}: predicts {model.output_shape[-1]} classes, "
+                                 f"expected {len(CLASS_NAMES)}")
+        self.model = model
+        self.detector = detector
+        self.align = align
+        self._predict = Predictor(model, tta=tta)
+
+    def predict_photo(self, source, name: str | None = None) -> PhotoPrediction:
+        """One photo (path, bytes or array); unreadable input becomes an error entry, never an exception."""
+        label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<photo>")
+        try:
+            photo, faces, crops = find_faces(source, detector=self.detector, align=self.align)
+        except WorkbenchError as exc:
+            return PhotoPrediction(file=label, error=str(exc), readable=False)
+        if not faces:
+            return PhotoPrediction(file=label, error="no face found", photo=photo)
+        probs = np.atleast_2d(self._predict(crops))
+        return PhotoPrediction(file=label, photo=photo, faces=[self._face(f, p, c)
+                                                               for f, p, c in zip(faces, probs, crops)])
+
+    def predict_paths(self, paths) -> list[PhotoPrediction]:
+        """Every photo among ``paths`` (directories are searched for image files, sorted)."""
+        return [self.predict_photo(p) for p in expand_inputs(paths)]
+
+    @staticmethod
+    def _face(face: Face, probs: np.ndarray, crop: np.ndarray) -> FacePrediction:
+        scores = dict(zip(CLASS_NAMES, probs.tolist()))
+        return FacePrediction(box=tuple(int(v) for v in face.box), label=CLASS_NAMES[int(np.argmax(probs))],
+                              scores=scores, detector=face.detector, crop=crop)
+
+
+def expand_inputs(paths) -> list[Path]:
+    """Files as given (kept even when missing, so they get their own error entry) and images inside folders."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(path)
+    return out

@@ -1,0 +1,78 @@
+"""Photo → faces → probabilities, through the package and through `fer-workbench predict`."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from test_cli import run_cli
+
+from fer_workbench import CLASS_NAMES, WorkbenchError
+from fer_workbench.models import build_model
+from fer_workbench.predict import FacePredictor, expand_inputs
+from fer_workbench.training import save_model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """An untrained small CNN: enough to check the plumbing (valid probabilities per face)."""
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), path, {"preprocessing": "none"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skdata.astronaut()).resize((512, 512)).save(folder / "astronaut.jpg")
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(folder / "grey.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes((folder / "astronaut.jpg").read_bytes()[:2000])
+    return folder
+
+
+def test_predicts_each_face_with_valid_scores(model_file, photos):
+    result = FacePredictor(model_file, detector="haar").predict_photo(photos / "astronaut.jpg")
+    assert result.error is None and len(result.faces) == 1
+    face = result.faces[0]
+    x, y, w, h = face.box
+    assert 150 < x + w / 2 < 300 and 50 < y + h / 2 < 200  # the astronaut's face, in original pixels
+    assert set(face.scores) == set(CLASS_NAMES) and abs(sum(face.scores.values()) - 1) < 1e-4
+    assert face.label == max(face.scores, key=face.scores.get) and face.crop.shape == (48, 48)
+
+
+def test_bad_inputs_become_messages(model_file, photos):
+    predictor = FacePredictor(model_file, detector="haar")
+    results = {r.file.split("/")[-1]: r for r in predictor.predict_paths(
+        [photos / "grey.png", photos / "notes.txt", photos / "empty.jpg", photos / "truncated.jpg",
+         photos / "missing.png"])}
+    assert results["grey.png"].error == "no face found" and results["grey.png"].readable
+    for name in ("notes.txt", "empty.jpg", "truncated.jpg", "missing.png"):
+        assert not results[name].readable and "\n" not in results[name].error and name in results[name].error
+
+
+def test_folders_expand_to_their_images(photos):
+    names = [p.name for p in expand_inputs([photos])]
+    assert names == ["astronaut.jpg", "empty.jpg", "grey.png", "truncated.jpg"]  # images only, sorted
+
+
+def test_model_with_wrong_class_count_is_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    wrong = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)))
+    with pytest.raises(WorkbenchError, match="predicts 3 classes"):
+        FacePredictor(wrong)
+
+
+def test_cli_predict_json_and_exit_status(model_file, photos):
+    result = run_cli("predict", photos, "--model", model_file, "--detector", "haar", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    entries = {e["file"].split("/")[-1]: e for e in json.loads(result.stdout)}
+    assert len(entries["astronaut.jpg"]["faces"]) == 1 and entries["astronaut.jpg"]["error"] is None
+    assert set(entries["astronaut.jpg"]["faces"][0]) >= {"box", "label", "scores"}
+    assert entries["empty.jpg"]["faces"] == [] and entries["empty.jpg"]["error"]
+    unreadable = run_cli("predict", photos / "notes.txt", photos / "missing.png", "--model", model_file)
+    assert unreadable.returncode == 1 and "none of the inputs could be read" in unreadable.stderr
