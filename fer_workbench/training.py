@@ -548,17 +548,24 @@ def model_report(model: keras.Model, dataset: Dataset, tta: bool = False) -> dic
     return report
 
 
-def resolve_model_path(path: str | os.PathLike | None) -> Path:
-    """The given model file, or the shipped one; a clear error when neither exists."""
+def run_model_path(output_dir: str | os.PathLike) -> Path:
+    """Where notebook 03 leaves the retrained best model of a run."""
+    return Path(output_dir) / "models" / "best" / "model.keras"
+
+
+def resolve_model_path(path: str | os.PathLike | None, output_dir: str | os.PathLike | None = None) -> Path:
+    """The given model file; else the shipped model; else (inside a pipeline run) the model notebook 03
+    trained in ``output_dir``; a clear error when there is none."""
     from fer_workbench.config import shipped_model_path
 
     if path:
         return Path(path)
-    shipped = shipped_model_path()
-    if not shipped.is_file():
-        raise WorkbenchError(f"no shipped model at {shipped} yet; pass --model PATH (a .keras file from "
-                             "fer-workbench train)")
-    return shipped
+    candidates = [shipped_model_path()] + ([run_model_path(output_dir)] if output_dir else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise WorkbenchError(f"no model found (looked for {', '.join(map(str, candidates))}); pass --model PATH "
+                         "(a .keras file from fer-workbench train) or run notebook 03 first")
 
 
 def evaluation_document(model: keras.Model, model_path, dataset: Dataset, split: str | None = "PrivateTest",
