@@ -283,3 +283,231 @@ def pair_grid(images: np.ndarray, pairs: list[tuple[int, int]], titles: list[str
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+# ------------------------------------------------------------------------------------ saliency (notebook 04)
+
+
+def overlay_rgb(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+    """uint8 RGB: a [0, 1] saliency map coloured with ``cmap`` blended over a uint8 gray (or RGB) image."""
+    image = np.asarray(image)
+    base = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    cam = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
+    if cam.shape != base.shape[:2]:
+        from PIL import Image
+
+        cam = np.asarray(Image.fromarray(cam).resize(base.shape[1::-1], Image.Resampling.BILINEAR))
+    heat = plt.get_cmap(cmap)(cam)[..., :3] * 255.0
+    return np.clip((1 - alpha) * base.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
+
+
+def saliency_overlay_grid(images: np.ndarray, maps: np.ndarray, titles: list[str] | None = None, columns: int = 8,
+                          size: float = 1.3, suptitle: str | None = None, alpha: float = 0.45) -> plt.Figure:
+    """One panel per image: its saliency map (jet) over the face."""
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = max(1, int(np.ceil(n / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * size * 1.2 + (0.3 if suptitle else 0)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        ax = axes.flat[i]
+        ax.imshow(overlay_rgb(images[i], maps[i], alpha))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def method_comparison(images: np.ndarray, maps_by_method: dict[str, np.ndarray], row_titles: list[str] | None = None,
+                      size: float = 1.4, alpha: float = 0.5) -> plt.Figure:
+    """Rows: images; columns: the image, then each method's map over it (``{method: N×48×48 maps}``)."""
+    methods = list(maps_by_method)
+    n = len(images)
+    fig, axes = plt.subplots(max(n, 1), len(methods) + 1, squeeze=False,
+                             figsize=((len(methods) + 1) * size, max(n, 1) * size * 1.1 + 0.3))
+    for ax in axes.flat:
+        ax.axis("off")
+    for r in range(n):
+        axes[r, 0].imshow(images[r], cmap="gray", vmin=0, vmax=255)
+        if row_titles is not None:
+            axes[r, 0].set_title(row_titles[r], fontsize=7)
+        for c, method in enumerate(methods, start=1):
+            axes[r, c].imshow(overlay_rgb(images[r], maps_by_method[method][r], alpha))
+            if r == 0:
+                axes[r, c].set_title(method, fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def randomisation_plot(table: pd.DataFrame, title: str = "Sanity check: model-parameter randomisation") -> go.Figure:
+    """Spearman ρ (mean ± std) against the randomisation step, from ``saliency.randomisation_check`` (one
+    line per ``method`` when the table has that column)."""
+    fig = go.Figure()
+    groups = table.groupby("method", sort=False) if "method" in table else [("maps", table)]
+    for name, part in groups:
+        fig.add_trace(go.Scatter(x=part["step"], y=part["spearman_mean"], mode="lines+markers", name=str(name),
+                                 error_y={"type": "data", "array": part["spearman_std"], "visible": True},
+                                 customdata=part[["randomised"]].replace("", "none").to_numpy(),
+                                 hovertemplate="step %{x}: %{customdata[0]}<br>ρ = %{y:.2f}"))
+    fig.add_hline(y=0, line_dash="dot", line_color="gray")
+    return fig.update_layout(title=title, xaxis_title="randomisation step (output → input)",
+                             yaxis_title="Spearman ρ with the trained model's maps", yaxis_range=[-0.3, 1.05])
+
+
+def deletion_insertion_plot(result: dict, title: str = "Deletion and insertion") -> go.Figure:
+    """The four mean curves of ``saliency.deletion_insertion`` (map order solid, random order dotted)."""
+    fig = go.Figure()
+    colors = {"deletion": "#C44E52", "insertion": "#4C72B0"}
+    for kind in ("deletion", "insertion"):
+        for prefix, dash in (("", "solid"), ("random_", "dot")):
+            key = prefix + kind
+            fig.add_trace(go.Scatter(x=result["fractions"], y=result[key], mode="lines", line_dash=dash,
+                                     line_color=colors[kind],
+                                     name=f"{key.replace('_', ' ')} (AUC {result[key + '_auc']:.3f})"))
+    return fig.update_layout(title=title, xaxis_title="share of pixels deleted / inserted", xaxis_tickformat=".0%",
+                             yaxis_title="probability of the class", yaxis_range=[0, 1])
+
+
+def region_bars(report: pd.DataFrame, title: str = "Saliency mass inside the planted region vs its area") -> go.Figure:
+    """Grouped bars of ``mass_share`` and ``area_share`` per class, from ``saliency.region_report``."""
+    table = report.reset_index()
+    fig = go.Figure([go.Bar(x=table["class"], y=table["mass_share"], name="share of map mass in region",
+                            text=table["lift"].map(lambda v: f"{v:.1f}×" if np.isfinite(v) else ""),
+                            textposition="outside", cliponaxis=False),
+                     go.Bar(x=table["class"], y=table["area_share"], name="share of image the region covers")])
+    return fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", xaxis_title=None,
+                             yaxis_range=[0, 1])
+
+
+# ------------------------------------------------------------------------------------ predictions (notebook 06)
+
+
+def photo_with_boxes(rgb: np.ndarray, faces, title: str | None = None, width: float = 7.0) -> plt.Figure:
+    """The photo with one numbered box per face (``predict.FacePrediction``s), labelled with the top emotion."""
+    height = width * rgb.shape[0] / max(rgb.shape[1], 1)
+    fig, ax = plt.subplots(figsize=(width, max(height, 1.0)))
+    ax.imshow(rgb)
+    ax.axis("off")
+    line = max(1.5, rgb.shape[1] / 400)
+    for k, face in enumerate(faces, start=1):
+        x, y, w, h = face.box
+        ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, edgecolor="#00E676", linewidth=line))
+        score = max(face.scores.values()) if face.scores else float("nan")
+        ax.text(x, y - 4, f"{k}: {face.label} {score:.0%}", color="black", fontsize=10, va="bottom",
+                bbox={"facecolor": "#00E676", "edgecolor": "none", "pad": 1.5})
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def face_scores_bar(scores: dict[str, float], title: str | None = None) -> go.Figure:
+    """One face's class probabilities as bars (the top class highlighted)."""
+    names, values = list(scores), [float(v) for v in scores.values()]
+    top = int(np.argmax(values)) if values else -1
+    fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.0%}" for v in values], textposition="outside",
+                           cliponaxis=False, marker_color=["#DD8452" if i == top else "#4C72B0"
+                                                           for i in range(len(values))]))
+    return fig.update_layout(title=title, yaxis_range=[0, 1.1], yaxis_tickformat=".0%", yaxis_title="probability",
+                             height=300, width=520, margin={"t": 40, "b": 40, "l": 50, "r": 10})
+
+
+def robustness_figure(curves: pd.DataFrame, title: str = "Accuracy under corruption") -> go.Figure:
+    """Accuracy against corruption level, one panel per kind (from ``robustness.robustness_curves``); the
+    dotted line is the unperturbed accuracy."""
+    order = list(dict.fromkeys(curves["kind"]))
+    fig = px.line(curves, x="level", y="accuracy", facet_col="kind", facet_col_wrap=4, markers=True,
+                  category_orders={"kind": order}, hover_data=["n", "drop"], title=title,
+                  facet_row_spacing=0.14, facet_col_spacing=0.05)
+    clean = (curves["accuracy"] - curves["drop"]).iloc[0] if len(curves) else None
+    if clean is not None:
+        fig.add_hline(y=clean, line_dash="dot", line_color="grey")
+    fig.update_xaxes(matches=None, showticklabels=True, title=None)
+    fig.update_yaxes(range=[0, 1.02])
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    rows = int(np.ceil(len(order) / 4)) or 1
+    return fig.update_layout(height=300 * rows + 100)
+
+
+def perturbation_gallery(examples: dict[str, tuple[np.ndarray, list]], title: str = "One face under each "
+                         "corruption") -> plt.Figure:
+    """One row per corruption kind, one column per level (from ``robustness.perturbation_examples``)."""
+    columns = max((len(levels) for _, levels in examples.values()), default=1)
+    fig, axes = plt.subplots(len(examples), columns, figsize=(columns * 1.15 + 1.4, len(examples) * 1.3),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (kind, (images, levels)) in enumerate(examples.items()):
+        for c, (image, level) in enumerate(zip(images, levels)):
+            axes[r, c].imshow(image, cmap="gray", vmin=0, vmax=255)
+            axes[r, c].set_title(f"{level:g}", fontsize=7)
+        axes[r, 0].text(-6, 24, kind, ha="right", va="center", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def class_selector_figure(roc: dict[str, pd.DataFrame], pr: dict[str, pd.DataFrame],
+                          aucs: dict[str, float] | None = None, aps: dict[str, float] | None = None,
+                          title: str = "ROC and precision-recall per class") -> go.Figure:
+    """ROC (left) and precision-recall (right) from ``metrics.roc_curves`` / ``metrics.pr_curves`` with a
+    dropdown showing all classes or one; the dropdown is plain plotly.js, so it works in exported HTML."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("ROC, one class vs the rest", "Precision-recall"),
+                        horizontal_spacing=0.1)
+    colors = px.colors.qualitative.Plotly
+    names = list(dict.fromkeys([*roc, *pr]))
+    owner = []  # class name of each trace (None: always shown)
+    for i, name in enumerate(names):
+        color = colors[i % len(colors)]
+        if name in roc:
+            label = f"{name} (AUC {aucs[name]:.3f})" if aucs and name in aucs else name
+            fig.add_trace(go.Scatter(x=roc[name]["fpr"], y=roc[name]["tpr"], mode="lines", name=label,
+                                     legendgroup=name, line={"color": color}), row=1, col=1)
+            owner.append(name)
+        if name in pr:
+            label = f"{name} (AP {aps[name]:.3f})" if aps and name in aps else name
+            fig.add_trace(go.Scatter(x=pr[name]["recall"], y=pr[name]["precision"], mode="lines", name=label,
+                                     legendgroup=name, line={"color": color}, showlegend=name not in roc),
+                          row=1, col=2)
+            owner.append(name)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                             name="chance", hoverinfo="skip"), row=1, col=1)
+    owner.append(None)
+
+    def button(label, keep):
+        return {"label": label, "method": "update",
+                "args": [{"visible": [o is None or keep is None or o == keep for o in owner]},
+                         {"title.text": f"{title}: {label}"}]}
+
+    fig.update_layout(
+        title=f"{title}: all classes", height=480,
+        updatemenus=[{"buttons": [button("all classes", None)] + [button(n, n) for n in names],
+                      "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.18, "yanchor": "top",
+                      "showactive": True}])
+    fig.update_xaxes(title_text="false positive rate", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="true positive rate", range=[0, 1.02], row=1, col=1)
+    fig.update_xaxes(title_text="recall", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(title_text="precision", range=[0, 1.02], row=1, col=2)
+    return fig
+
+
+def split_metrics_bars(table: pd.DataFrame, columns=("accuracy", "balanced_accuracy", "macro_f1", "ece",
+                                                     "mean_average_precision"),
+                       title: str = "Headline metrics per split") -> go.Figure:
+    """Grouped bars of headline metrics, one colour per row of ``table`` (index: split or label set)."""
+    keep = [c for c in columns if c in table.columns]
+    long = table[keep].rename_axis("split").reset_index().melt(id_vars="split", var_name="metric")
+    fig = px.bar(long, x="metric", y="value", color="split", barmode="group", text="value", title=title,
+                 color_discrete_map=SPLIT_COLORS)
+    fig.update_traces(texttemplate="%{text:.3f}", textposition="outside", cliponaxis=False)
+    return fig.update_layout(yaxis_range=[0, 1.05], xaxis_title=None, legend_title=None)

@@ -103,3 +103,254 @@ def cleaning_review(dataset: Dataset, manifest, decisions_path, flags=None, limi
     load_flag()
     return widgets.VBox([widgets.HBox([flag_box, index_box]), picture, details, widgets.HBox([accept, reject]),
                          status])
+
+
+# ------------------------------------------------------------------------------------ saliency (notebook 04)
+
+
+def saliency_picker(model, images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, class_names,
+                    methods=("gradcam", "gradcam++", "scorecam", "saliency", "smoothgrad"), scale: int = 6,
+                    **saliency_kwargs) -> widgets.VBox:
+    """Pick a true class, a method, correctly / wrongly classified and an image: shows the image and the map
+    over it (computed on demand, cached). ``saliency_kwargs`` go to ``saliency.saliency_maps``."""
+    from fer_workbench.plots import overlay_rgb
+    from fer_workbench.saliency import saliency_maps
+
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    class_box = widgets.Dropdown(options=list(class_names), description="class")
+    method_box = widgets.Dropdown(options=list(methods), description="method")
+    outcome_box = widgets.ToggleButtons(options=["correct", "wrong"], description="prediction")
+    index_box = widgets.BoundedIntText(value=1, min=1, max=1, description="image")
+    picture = widgets.Image(format="png")
+    details = widgets.HTML()
+    cache: dict = {}
+
+    def chosen() -> np.ndarray:
+        k = list(class_names).index(class_box.value)
+        hit = predictions == labels
+        return np.flatnonzero((labels == k) & (hit if outcome_box.value == "correct" else ~hit))
+
+    def show(*_):
+        positions = chosen()
+        index_box.max = max(1, len(positions))
+        if not len(positions):
+            picture.value = b""
+            details.value = f"No {outcome_box.value}ly classified <b>{class_box.value}</b> images here."
+            return
+        i = int(positions[min(index_box.value, len(positions)) - 1])
+        key = (i, method_box.value)
+        try:
+            if key not in cache:
+                cache[key] = saliency_maps(model, images[i], int(predictions[i]), method_box.value,
+                                           **saliency_kwargs)
+        except Exception as exc:  # noqa: BLE001 -- shown, not raised: a widget callback has nowhere to raise to
+            picture.value, details.value = b"", f"{method_box.value} failed: {exc}"
+            return
+        gray = np.repeat(np.kron(images[i], np.ones((scale, scale), np.uint8))[..., None], 3, axis=-1)
+        heat = overlay_rgb(np.kron(images[i], np.ones((scale, scale), np.uint8)),
+                           np.kron(cache[key], np.ones((scale, scale), np.float32)))
+        picture.value = png_bytes(np.concatenate([gray, np.full((gray.shape[0], 4, 3), 255, np.uint8), heat], 1))
+        details.value = (f"image {index_box.value}/{len(positions)} (position {i}) · true <b>{class_box.value}</b> · "
+                         f"predicted <b>{class_names[int(predictions[i])]}</b> · map of the predicted class "
+                         f"({method_box.value})")
+
+    def reset(*_):
+        index_box.value = 1
+        show()
+
+    for box in (class_box, outcome_box):
+        box.observe(reset, names="value")
+    for box in (method_box, index_box):
+        box.observe(show, names="value")
+    show()
+    return widgets.VBox([widgets.HBox([class_box, method_box]), widgets.HBox([outcome_box, index_box]), picture,
+                         details])
+
+
+# ------------------------------------------------------------------------------------ predictions (notebook 06)
+
+
+def photo_views(prediction, model=None, method: str | None = "gradcam") -> list:
+    """What to display for one ``predict.PhotoPrediction``: a heading, then either a message (unreadable input,
+    no face) or the photo with numbered boxes and, per face, its top emotion, a probability bar chart and (with a
+    ``model`` and a ``method``) the saliency map of the top class over the face crop. Objects for IPython's
+    ``display``; never raises for a bad prediction, so both the upload widget and a static cell can use it."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    from fer_workbench.plots import face_scores_bar, method_comparison, photo_with_boxes
+
+    name = escape(str(prediction.file))
+    views: list = [HTML(f"<h4>{name}</h4>")]
+    if not prediction.faces:
+        message = prediction.error or "no face found"
+        views.append(HTML(f'<p style="color:#b00020">⚠ {escape(message)}</p>'))
+        photo = getattr(prediction, "photo", None)
+        if photo is not None:
+            views.append(photo_with_boxes(photo.rgb, [], title=f"{prediction.file}: {message}", width=4.0))
+        return views
+    try:
+        if prediction.photo is not None:
+            views.append(photo_with_boxes(prediction.photo.rgb, prediction.faces, title=str(prediction.file)))
+        maps = None
+        if model is not None and method:
+            from fer_workbench import CLASS_NAMES
+            from fer_workbench.saliency import saliency_maps
+
+            crops = np.stack([face.crop for face in prediction.faces])
+            classes = [CLASS_NAMES.index(face.label) for face in prediction.faces]
+            try:
+                maps = saliency_maps(model, crops, classes, method)
+            except Exception as exc:  # noqa: BLE001
+                views.append(HTML(f"<p>{escape(method)} maps unavailable: {escape(str(exc))}</p>"))
+        for k, face in enumerate(prediction.faces, start=1):
+            top = max(face.scores.values()) if face.scores else float("nan")
+            views.append(HTML(f"<p><b>face {k}</b>: <b>{escape(face.label)}</b> ({top:.0%}) · box x, y, w, h = "
+                              f"{tuple(int(v) for v in face.box)} · detector {escape(str(face.detector))}</p>"))
+            views.append(face_scores_bar(face.scores, title=f"face {k}: class probabilities"))
+            if maps is not None:
+                views.append(method_comparison(face.crop[None], {f"{method}: {face.label}": maps[k - 1][None]},
+                                               row_titles=[f"face {k} crop (48×48)"], size=1.8))
+    except Exception as exc:  # noqa: BLE001 -- a rendering problem becomes a message, never a traceback
+        views.append(HTML(f'<p style="color:#b00020">⚠ could not show {name}: {escape(str(exc))}</p>'))
+    return views
+
+
+def predict_uploads(predictor, value) -> list:
+    """``PhotoPrediction``s for a FileUpload ``value`` (ipywidgets 8: a tuple of dicts with ``name``,
+    ``content``, ``type``, ``size``; ipywidgets 7: a dict name → dict). Each problem (not an image, too large,
+    no face, anything unexpected) becomes that photo's ``error``; nothing raises."""
+    from fer_workbench.photos import MAX_PHOTO_BYTES
+    from fer_workbench.predict import PhotoPrediction
+
+    items = list(value.values()) if isinstance(value, dict) else list(value or ())
+    results = []
+    for k, item in enumerate(items, start=1):
+        name = str(item.get("name") or (item.get("metadata") or {}).get("name") or f"upload {k}")
+        try:
+            content = bytes(item.get("content") or b"")
+            if len(content) > MAX_PHOTO_BYTES:
+                results.append(PhotoPrediction(file=name, readable=False,
+                                               error=f"{name}: {len(content) / 1e6:.1f} MB is too large (limit "
+                                                     f"{MAX_PHOTO_BYTES / 1e6:g} MB)"))
+                continue
+            results.append(predictor.predict_photo(content, name=name))
+        except Exception as exc:  # noqa: BLE001 -- the widget shows it as a message
+            results.append(PhotoPrediction(file=name, readable=False, error=f"{name}: {exc}"))
+    return results
+
+
+def predict_upload(predictor, method: str | None = "gradcam") -> widgets.VBox:
+    """Upload photos (several at once): each is shown with numbered face boxes, per-face probability bars, the
+    top emotion and a saliency overlay of the face crop (``photo_views``); problems appear as messages. The
+    box's ``handle(value)`` runs what an upload triggers; ``last`` holds the latest predictions."""
+    from IPython.display import display
+
+    upload = widgets.FileUpload(accept="image/*", multiple=True, description="photos")
+    clear = widgets.Button(description="clear")
+    status = widgets.HTML("Choose one or more photos.")
+    output = widgets.Output()
+    box = widgets.VBox([widgets.HBox([upload, clear]), status, output])
+    box.last = []
+
+    def handle(value):
+        results = predict_uploads(predictor, value)
+        box.last = results
+        faces = sum(len(r.faces) for r in results)
+        problems = sum(1 for r in results if not r.faces)
+        status.value = f"{len(results)} photo(s): {faces} face(s), {problems} with a problem"
+        output.clear_output()
+        with output:
+            for result in results:
+                for view in photo_views(result, predictor.model, method):
+                    display(view)
+        return results
+
+    def on_upload(change):
+        if change["new"]:
+            handle(change["new"])
+
+    upload.observe(on_upload, names="value")
+    clear.on_click(lambda _: (output.clear_output(), setattr(status, "value", "Choose one or more photos.")))
+    box.handle = handle
+    return box
+
+
+def _class_numbers(y_true, proba, class_names, k: int) -> str:
+    from fer_workbench.metrics import per_class_table, top_confusions
+
+    table = per_class_table(y_true, proba, class_names)
+    row = table.iloc[k]
+    y_pred = np.asarray(proba).argmax(axis=1)
+    confusions = top_confusions(y_true, y_pred, class_names, k=len(class_names) ** 2)
+    mine = confusions[confusions["true"] == class_names[k]].head(3)
+    confused = ", ".join(f"{r.predicted} ({r.count}, {r.share_of_true_class:.0%})" for r in mine.itertuples()) or "—"
+
+    def fmt(value) -> str:  # NaN for classes absent from the split
+        return "—" if np.isnan(value) else f"{value:.3f}"
+
+    return (f"<b>{class_names[k]}</b>: support {int(row['support'])} · precision {fmt(row['precision'])} · "
+            f"recall {fmt(row['recall'])} · F1 {fmt(row['f1'])} · ROC AUC {fmt(row['auc'])} · "
+            f"AP {fmt(row['average_precision'])}<br>most often mistaken for: {confused}")
+
+
+def metrics_dashboard(y_true, proba=None, class_names=None, images=None, examples: int = 10) -> widgets.VBox:
+    """Per-class view of a model's results: pick a split and a class to see its numbers, its ROC and
+    precision-recall curves, and example images it gets right and wrong.
+
+    Pass ``y_true, proba[, images]`` for one split, or a dict ``{split: (y_true, proba[, images])}`` as the
+    first argument for a split selector.
+    """
+    from IPython.display import display
+
+    from fer_workbench import CLASS_NAMES
+    from fer_workbench.metrics import per_class_table, pr_curves, roc_curves
+    from fer_workbench.plots import class_selector_figure
+
+    splits = y_true if isinstance(y_true, dict) else {"data": (y_true, proba, images)}
+    splits = {name: (np.asarray(v[0]), np.asarray(v[1]), v[2] if len(v) > 2 else None)
+              for name, v in splits.items()}
+    class_names = list(class_names or CLASS_NAMES)
+    split_box = widgets.Dropdown(options=list(splits), description="split")
+    class_box = widgets.Dropdown(options=class_names, description="class")
+    numbers = widgets.HTML()
+    curves = widgets.Output()
+    right_label, wrong_label = widgets.HTML(), widgets.HTML()
+    right_pic, wrong_pic = widgets.Image(format="png"), widgets.Image(format="png")
+
+    def redraw(*_):
+        y, p, imgs = splits[split_box.value]
+        k = class_names.index(class_box.value)
+        numbers.value = _class_numbers(y, p, class_names, k)
+        roc, pr = roc_curves(y, p, class_names), pr_curves(y, p, class_names)
+        name = class_box.value
+        table = per_class_table(y, p, class_names)
+        curves.clear_output(wait=True)
+        with curves:
+            if name in pr:
+                fig = class_selector_figure({name: roc[name]} if name in roc else {}, {name: pr[name]},
+                                            {name: table.loc[name, "auc"]} if name in roc else None,
+                                            {name: table.loc[name, "average_precision"]})
+                fig.layout.updatemenus = ()
+                display(fig.update_layout(title=f"{split_box.value}: {name}", height=380))
+            else:
+                print(f"no {name} images in {split_box.value}")
+        if imgs is None:
+            right_label.value, wrong_label.value = "", "<i>(no images given)</i>"
+            right_pic.value = wrong_pic.value = b""
+            return
+        pred = p.argmax(axis=1)
+        right = np.flatnonzero((y == k) & (pred == k))[:examples]
+        wrong = np.flatnonzero((y == k) & (pred != k))[:examples]
+        right_label.value = f"correct {name} ({int(((y == k) & (pred == k)).sum())} in all):"
+        wrong_label.value = (f"{name} predicted as something else ({int(((y == k) & (pred != k)).sum())} in all; "
+                             f"predicted, left to right: {', '.join(class_names[j] for j in pred[wrong]) or '—'}):")
+        right_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[right], columns=examples)) if len(right) else b""
+        wrong_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[wrong], columns=examples)) if len(wrong) else b""
+
+    split_box.observe(redraw, names="value")
+    class_box.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([split_box, class_box]), numbers, curves, right_label, right_pic,
+                         wrong_label, wrong_pic])
