@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fer_workbench import CLASS_NAMES
 from fer_workbench.data.folders import IMAGE_SUFFIXES
@@ -92,3 +93,35 @@ def expand_inputs(paths) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def write_demo_photos(directory: str | os.PathLike) -> Path:
+    """A small folder for trying the predictor without your own photos: skimage's bundled astronaut, a
+    two-face composite, a photo with no face, and a text file named like an image (to show the error path)."""
+    from PIL import Image
+    from skimage import data as samples
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    astronaut = samples.astronaut()
+    Image.fromarray(astronaut).save(directory / "astronaut.jpg")
+    Image.fromarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)).save(directory / "two_faces.jpg")
+    Image.fromarray(samples.coffee()).save(directory / "coffee.jpg")
+    (directory / "not_a_photo.jpg").write_text("this file is text, not an image")
+    return directory
+
+
+def predictions_table(results: list[PhotoPrediction]) -> pd.DataFrame:
+    """One row per face, or one row per photo that had a problem: file, face, box, label, top score, error."""
+    rows = []
+    for result in results:
+        name = Path(result.file).name
+        for k, face in enumerate(result.faces, start=1):
+            rows.append({"file": name, "face": k, "box": face.box, "label": face.label,
+                         "top score": max(face.scores.values()), "error": None})
+        if not result.faces:
+            rows.append({"file": name, "face": None, "box": None, "label": None, "top score": None,
+                         "error": result.error})
+    table = pd.DataFrame(rows, columns=["file", "face", "box", "label", "top score", "error"])
+    table["face"] = table["face"].astype("Int64")
+    return table

@@ -76,3 +76,17 @@ def test_cli_predict_json_and_exit_status(model_file, photos):
     assert entries["empty.jpg"]["faces"] == [] and entries["empty.jpg"]["error"]
     unreadable = run_cli("predict", photos / "notes.txt", photos / "missing.png", "--model", model_file)
     assert unreadable.returncode == 1 and "none of the inputs could be read" in unreadable.stderr
+
+
+def test_demo_folder_and_table(model_file, tmp_path):
+    from fer_workbench.predict import predictions_table, write_demo_photos
+
+    folder = write_demo_photos(tmp_path / "demo")
+    results = FacePredictor(model_file, detector="haar").predict_paths([folder])
+    table = predictions_table(results)
+    assert list(table.columns) == ["file", "face", "box", "label", "top score", "error"]
+    faces = table[table["face"].notna()]
+    assert sorted(faces["file"].unique()) == ["astronaut.jpg", "two_faces.jpg"]
+    assert (faces["file"] == "two_faces.jpg").sum() == 2
+    problems = table.set_index("file")["error"]
+    assert problems["coffee.jpg"] == "no face found" and "not an image" in problems["not_a_photo.jpg"]
