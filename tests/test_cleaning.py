@@ -143,6 +143,7 @@ def test_cleaned_export_reads_back_with_the_same_loader(cleaned):
     kept = ~result.manifest["excluded"].to_numpy()
     assert len(again) == kept.sum()
     assert np.array_equal(again.images, data.images[kept])
+    assert np.array_equal(again.row_ids, data.row_ids[kept])  # source rows survive, so FER+ still aligns
     excluded = pd.read_csv(result.paths["excluded"])
     assert set(excluded.row_id) == set(data.row_ids[~kept])
     assert (excluded.reason.str.len() > 0).all()

@@ -224,3 +224,17 @@ def test_parallel_parse_matches_serial(tmp_path, monkeypatch):
     assert parallel.skipped_rows == serial.skipped_rows
     with pytest.raises(WorkbenchError, match="wrong pixel count on line 4; emotion label out of range on line 12"):
         load_fer_csv(path)
+
+
+def test_optional_row_id_column(tmp_path):
+    """A derived file (e.g. a cleaned export) carries its source rows in a row_id column."""
+    images, labels, splits = make_rows(3)
+    text = csv_text(images, labels, splits).splitlines()
+    rows = [text[0] + ",row_id"] + [line + f",{r}" for line, r in zip(text[1:], (4, 9, 17))]
+    path = tmp_path / "derived.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert load_fer_csv(path).row_ids.tolist() == [4, 9, 17]
+    rows[2] = rows[2].rsplit(",", 1)[0] + ",x"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(WorkbenchError, match="bad row_id on line 3"):
+        load_fer_csv(path)

@@ -192,8 +192,9 @@ def run_cleaning(dataset: Dataset, out_dir, profile: str | Profile = "smoke", se
              "cleaned": out_dir / "cleaned.csv", "excluded": out_dir / "excluded.csv",
              "decisions": out_dir / "decisions.json"}
     atomic_write_text(paths["manifest"], manifest.to_csv(index=False))
-    lines = ["emotion,pixels,Usage"] + [f"{int(y)},{' '.join(map(str, im.ravel()))},{s}"
-                                        for y, im, s in zip(kept.labels, kept.images, kept.splits)]
+    # row_id keeps each image's source row, so FER+ votes and synthetic truth still line up with the export.
+    lines = ["emotion,pixels,Usage,row_id"] + [f"{int(y)},{' '.join(map(str, im.ravel()))},{s},{int(r)}" for y, im, s, r
+                                                in zip(kept.labels, kept.images, kept.splits, kept.row_ids)]
     atomic_write_text(paths["cleaned"], "\n".join(lines) + "\n")
     atomic_write_text(paths["excluded"], manifest.loc[active, ["row_id", "split", "label", "label_name", "reason"]]
                       .to_csv(index=False))

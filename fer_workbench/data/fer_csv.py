@@ -70,6 +70,7 @@ class _Layout:
     i_label: int
     i_pixels: int
     i_usage: int
+    i_row_id: int = -1  # optional `row_id` column: the source row a derived file (e.g. a cleaned export) came from
 
 
 def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
@@ -77,6 +78,7 @@ def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
     n = stop - start
     pixels = np.zeros((n, PIXELS), np.uint16)  # wider than uint8 so values above 255 are caught, not wrapped
     labels = np.zeros(n, np.int64)
+    row_ids = np.arange(start, stop, dtype=np.int64)
     usage = [""] * n
     problems: dict[int, tuple[str, str]] = {}
     split_names = {s.encode(): s for s in SPLITS}
@@ -100,6 +102,12 @@ def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
                 problems[i] = ("unknown Usage",
                                f"Usage {parts[layout.i_usage].strip().decode('utf-8', 'replace')!r}")
                 continue
+            if layout.i_row_id >= 0:
+                source_row = parts[layout.i_row_id].strip().strip(b'"')
+                if not source_row.isdigit():
+                    problems[i] = ("bad row_id", f"row_id {source_row.decode('utf-8', 'replace')!r}")
+                    continue
+                row_ids[k] = int(source_row)
             field = parts[layout.i_pixels].strip().strip(b'"')
             try:
                 values = fromstring(field, dtype=np.uint16, sep=" ")
@@ -113,7 +121,7 @@ def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
             usage[k] = split
     for k in np.flatnonzero(pixels.max(axis=1) > 255):
         problems[start + int(k)] = ("pixel value above 255", "")
-    return pixels.astype(np.uint8), labels, usage, problems
+    return pixels.astype(np.uint8), labels, usage, problems, row_ids
 
 
 _FORK_LINES: list[bytes] = []  # rows handed to forked workers by inheritance instead of pickling 300 MB
@@ -155,7 +163,8 @@ def parse_fer_csv_bytes(data: bytes, source: str, checksum: str = "", skip_bad_r
     if missing:
         raise WorkbenchError(f"{source}: missing column{'s' if len(missing) > 1 else ''} "
                              f"{', '.join(missing)} (header has: {', '.join(columns)})")
-    layout = _Layout(len(columns), *(columns.index(name) for name in REQUIRED_COLUMNS))
+    layout = _Layout(len(columns), *(columns.index(name) for name in REQUIRED_COLUMNS),
+                     i_row_id=columns.index("row_id") if "row_id" in columns else -1)
     del lines[0]
     if lines and not lines[-1].strip():
         lines.pop()
@@ -180,10 +189,11 @@ def parse_fer_csv_bytes(data: bytes, source: str, checksum: str = "", skip_bad_r
     pixels = np.concatenate([c[0] for c in chunks]) if len(chunks) > 1 else chunks[0][0]
     labels = np.concatenate([c[1] for c in chunks])
     usage = np.asarray([u for c in chunks for u in c[2]])
+    row_ids = np.concatenate([c[4] for c in chunks])
     if not good.all():
-        pixels, labels, usage = pixels[good], labels[good], usage[good]
+        pixels, labels, usage, row_ids = pixels[good], labels[good], usage[good], row_ids[good]
     return Dataset(images=pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels=labels, splits=usage,
-                   row_ids=np.flatnonzero(good).astype(np.int64), source=source, checksum=checksum,
+                   row_ids=row_ids, source=source, checksum=checksum,
                    skipped_rows=skipped)
 
 
