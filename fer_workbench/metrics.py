@@ -171,3 +171,24 @@ def evaluation_report(y_true, proba, class_names, excluded_classes=(), **context
     report["excluded_classes"] = list(excluded_classes)
     report.update(context)
     return report
+
+
+def calibration_comparison(y_true, before, after) -> pd.DataFrame:
+    """ECE and log loss of two probability sets for the same labels (e.g. before / after temperature scaling)."""
+    return pd.DataFrame({name: [expected_calibration_error(y_true, proba), summary_metrics(y_true, proba)["log_loss"]]
+                         for name, proba in (("before", before), ("after", after))}, index=["ECE", "log loss"])
+
+
+def ferplus_accuracy(labels, predicted, majority) -> dict:
+    """Accuracy against the original labels and against the FER+ majority (rows without one, -1, left out)."""
+    labels, predicted, majority = map(np.asarray, (labels, predicted, majority))
+    keep = majority >= 0
+
+    def share(hit):
+        return float(hit.mean()) if len(hit) else float("nan")
+
+    return {"images": len(labels), "excluded (majority -1)": int((~keep).sum()),
+            "accuracy, original labels": share(predicted == labels),
+            "accuracy, original labels (same rows)": share(predicted[keep] == labels[keep]),
+            "accuracy, FER+ majority": share(predicted[keep] == majority[keep]),
+            "labels agree (FER2013 = FER+)": share(labels[keep] == majority[keep])}

@@ -607,3 +607,49 @@ def region_report(maps, masks, labels, class_names=CLASS_NAMES) -> pd.DataFrame:
 
 __all__ = ["METHODS", "deletion_insertion", "last_conv_layer", "randomisation_check", "randomisation_steps",
            "region_mass", "region_report", "saliency_maps"]
+
+
+def example_positions(labels: np.ndarray, predicted: np.ndarray, class_names, per_class: int = 4, seed: int = 0
+                      ) -> tuple[np.ndarray, list[str]]:
+    """Up to ``per_class`` correct then up to ``per_class`` wrong examples of each class (positions), with
+    "true → predicted" captions; drawn reproducibly."""
+    rng = np.random.default_rng(seed)
+    correct = predicted == labels
+    chosen = []
+    for k in range(len(class_names)):
+        for member in (correct, ~correct):
+            pool = np.flatnonzero((labels == k) & member)
+            chosen.append(rng.choice(pool, min(per_class, len(pool)), replace=False))
+    positions = np.concatenate(chosen).astype(int)
+    names = np.asarray(class_names)
+    return positions, [f"{names[labels[i]]} → {names[predicted[i]]}" for i in positions]
+
+
+def class_mean_maps(images: np.ndarray, maps: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per class with correctly classified images: the mean face (uint8), the mean map (rescaled to [0, 1])
+    and a caption with the count."""
+    correct = predicted == labels
+    present = [k for k in range(len(class_names)) if (correct & (labels == k)).any()]
+    faces = np.stack([images[correct & (labels == k)].mean(0) for k in present]).astype(np.uint8)
+    means = np.stack([maps[correct & (labels == k)].mean(0) for k in present])
+    means /= np.maximum(means.max(axis=(1, 2), keepdims=True), 1e-8)
+    return faces, means, [f"{class_names[k]} (n={(correct & (labels == k)).sum()})" for k in present]
+
+
+def randomisation_table(model, images, classes, methods=("gradcam", "saliency"), seed: int = 0) -> pd.DataFrame:
+    """``randomisation_check`` for several methods in one long table (column ``method``)."""
+    return pd.concat([randomisation_check(model, images, classes, method, seed=seed).assign(method=method)
+                      for method in methods], ignore_index=True)
+
+
+def faithfulness_table(model, images, classes, methods=("gradcam", "saliency"), steps: int = 10, seed: int = 0
+                       ) -> tuple[pd.DataFrame, dict]:
+    """Deletion / insertion AUCs (and their random-order baselines) per method, plus the full curves."""
+    curves, rows = {}, []
+    for method in methods:
+        maps = saliency_maps(model, images, classes, method)
+        curves[method] = deletion_insertion(model, images, classes, maps, steps=steps, seed=seed)
+        rows.append({"method": method, **{key: curves[method][f"{key}_auc"] for key in
+                                          ("deletion", "random_deletion", "insertion", "random_insertion")}})
+    return pd.DataFrame(rows).set_index("method"), curves

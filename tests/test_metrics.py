@@ -85,3 +85,13 @@ def test_metric_figures_carry_the_numbers(predictions):
     assert "ECE" in diagram.layout.title.text
     assert len(plots.per_class_bars(table).data) == 3
     assert len(plots.pr_figure(m.pr_curves(y, proba, CLASS_NAMES)).data) == 7
+
+
+def test_calibration_comparison_and_ferplus_accuracy(predictions):
+    y, proba = predictions
+    table = m.calibration_comparison(y, proba, m.apply_temperature(proba, 2.0))
+    assert list(table.index) == ["ECE", "log loss"] and list(table.columns) == ["before", "after"]
+    scores = m.ferplus_accuracy([0, 1, 2, 3], [0, 1, 1, 3], [0, -1, 1, 2])
+    assert scores["excluded (majority -1)"] == 1
+    assert scores["accuracy, original labels"] == 0.75
+    assert scores["accuracy, FER+ majority"] == pytest.approx(2 / 3)

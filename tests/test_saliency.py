@@ -208,3 +208,18 @@ def test_region_mass_by_hand():
     report = region_report(maps, mask, [0, 0, 3], class_names=("a", "b", "c", "d"))
     assert report.loc["a", "n"] == 2 and report.loc["a", "mass_share"] == pytest.approx(0.75)
     assert report.loc["a", "lift"] == pytest.approx(1.5) and report.loc["d", "n"] == 0
+
+
+def test_example_positions_and_class_means():
+    from fer_workbench.saliency import class_mean_maps, example_positions
+
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 0, 1, 1, 0])
+    positions, titles = example_positions(labels, predicted, ["a", "b", "c"], per_class=1, seed=0)
+    assert len(positions) == 4  # a: one right and one wrong; b: one right; c: one wrong
+    assert titles[1] == "a → b" and titles[-1] == "c → a"
+    images = np.arange(6 * 48 * 48, dtype=np.float64).reshape(6, 48, 48) % 256
+    maps = np.zeros((6, 48, 48), np.float32)
+    maps[:, 0, 0] = 1.0
+    faces, means, captions = class_mean_maps(images.astype(np.uint8), maps, labels, predicted, ["a", "b", "c"])
+    assert faces.shape == (2, 48, 48) and means.max() == 1.0 and captions == ["a (n=2)", "b (n=2)"]

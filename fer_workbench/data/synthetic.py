@@ -579,3 +579,11 @@ def ensure_default_dataset(profile="smoke", seed: int = 0) -> Path:
     from fer_workbench import config
 
     return write_synthetic_dataset(config.default_data_dir(), config.get_profile(profile).synthetic_rows, seed)
+
+
+def region_masks_for(dataset, source_csv) -> np.ndarray | None:
+    """Per-image signal-region masks for ``dataset`` (rows matched by row id, so a cleaned export works too),
+    or None when ``source_csv`` is not a synthetic dataset with a truth file."""
+    if not truth_path_for(source_csv).exists():
+        return None
+    return load_truth_for(source_csv).image_region_masks[dataset.row_ids]
