@@ -72,3 +72,16 @@ def small_csv_gz(tmp_path, small_csv):
     gz = tmp_path / "small.csv.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     return (gz, *rest)
+
+
+def save_tiny_model(path: Path) -> Path:
+    """An untrained small CNN saved as a model file: enough to check plumbing (valid probabilities per face)."""
+    from fer_workbench.models import build_model
+    from fer_workbench.training import save_model
+
+    return save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), path, {"preprocessing": "none"})
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "model.keras")

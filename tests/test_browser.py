@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import save_tiny_model
 from PIL import Image
 from skimage import data as skdata
 
@@ -69,11 +70,9 @@ def voila_page(tmp_path):
     """Voilà serving a copy of notebook 06 from ``tmp_path``: its default ``output_dir = "reports"`` is
     ``tmp_path/reports``, where a small untrained model waits as the run's best model. Yields the URL."""
     pytest.importorskip("voila", reason="voila is not installed (pip install -e '.[dev]')")
-    from fer_workbench.models import build_model
-    from fer_workbench.training import run_model_path, save_model
+    from fer_workbench.training import run_model_path
 
-    save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), run_model_path(tmp_path / "reports"),
-               {"preprocessing": "none"})
+    save_tiny_model(run_model_path(tmp_path / "reports"))
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     port = free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), TF_CPP_MIN_LOG_LEVEL="2",

@@ -9,17 +9,12 @@ from skimage import data as skdata
 from test_cli import run_cli
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
-from fer_workbench.models import build_model
 from fer_workbench.predict import FacePredictor, expand_inputs
-from fer_workbench.training import save_model
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """An untrained small CNN: enough to check the plumbing (valid probabilities per face)."""
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), path, {"preprocessing": "none"})
-    return path
+def model_file(tiny_model_file):
+    return tiny_model_file
 
 
 @pytest.fixture(scope="module")

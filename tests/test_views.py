@@ -12,18 +12,15 @@ from PIL import Image
 from skimage import data as skdata
 
 from fer_workbench import CLASS_NAMES, plots, widgets
-from fer_workbench.models import build_model
 from fer_workbench.predict import FacePrediction, FacePredictor, PhotoPrediction
-from fer_workbench.training import load_model, save_model
+from fer_workbench.training import load_model
 
 limit_tf_threads()
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), path, {"preprocessing": "none"})
-    return path
+def model_file(tiny_model_file):
+    return tiny_model_file
 
 
 @pytest.fixture(scope="module")
