@@ -76,7 +76,8 @@ def cmd_evaluate(args) -> int:
     model_path = resolve_model_path(args.model)
     model = load_model(model_path)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
-    split = args.split if args.split in dataset.split_names() or args.split != "PrivateTest" else None
+    # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
+    split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
     report = evaluation_document(model, model_path, dataset, split=split, tta=args.tta)
     if args.json:
         _print_json(report)
