@@ -39,11 +39,48 @@ def cmd_run(args) -> int:
     out = Path(args.out).resolve()
     parameters = {"data_path": str(data_path.resolve()), "profile": args.profile, "seed": args.seed,
                   "ferplus_path": str(Path(args.ferplus).resolve()) if args.ferplus else None}
+    if args.model:
+        parameters["model_path"] = _model_argument(args.model)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     result = run_pipeline(out, parameters, only=only, progress=not args.quiet)
     print(f"report: {result.index_path}")
     if not result.ok:
         raise WorkbenchError(result.failure_message())
+    return 0
+
+
+def _model_argument(value: str) -> str:
+    """``shipped`` names the package's model; anything else must be an existing .keras file."""
+    from fer_workbench.config import shipped_model_path
+
+    path = shipped_model_path() if value == "shipped" else Path(value)
+    if not path.is_file():
+        raise WorkbenchError(f"{path}: no such model file")
+    return str(path.resolve())
+
+
+def cmd_ship(args) -> int:
+    from fer_workbench.model_card import ship_run
+
+    card = ship_run(args.run, args.to)
+    print(f"model: {card.with_name(card.name.replace('.model_card.json', '.keras'))}\ncard:  {card}")
+    return 0
+
+
+def cmd_model_card(args) -> int:
+    from fer_workbench.data import load_dataset, resolve_data_path
+    from fer_workbench.model_card import write_card_report
+    from fer_workbench.training import resolve_model_path
+
+    dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED))
+    with _progress_to_stderr(args.json):
+        result = write_card_report(resolve_model_path(args.model), dataset, args.out, split=args.split)
+    if args.json:
+        _print_json(result)
+    else:
+        tta, lf = result["tta"], result["leakage_free"]
+        print(f"{args.split}: accuracy {result['single_crop']['accuracy']:.4f}, with TTA {tta['accuracy']:.4f}, "
+              f"macro-F1 {tta['macro_f1']:.4f}; leakage-free ({lf['n']}) {lf['accuracy']:.4f}\nfigures: {args.out}")
     return 0
 
 
@@ -243,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", help="output directory (default: reports)")
     run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: 04-05 use the "
+                                     "model notebook 03 trained, 06 the shipped model)")
     run.set_defaults(func=cmd_run)
 
     train = commands.add_parser("train", help="train a model (fit Training, select PublicTest, report PrivateTest)")
@@ -284,6 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--skip-bad-rows", action="store_true")
     clean.add_argument("--json", action="store_true")
     clean.set_defaults(func=cmd_clean)
+
+    ship = commands.add_parser("ship", help="make a finished training run the package's default model")
+    ship.add_argument("run", help="run directory written by fer-workbench train")
+    ship.add_argument("--to", help="destination .keras file (default: the package's shipped model)")
+    ship.set_defaults(func=cmd_ship)
+
+    card = commands.add_parser("model-card", help="evaluate a model and write its card figures and summary page")
+    card.add_argument("--data", required=True, help="the FER2013 CSV the model was trained on")
+    card.add_argument("--model", help=".keras model file (default: the shipped model)")
+    card.add_argument("--split", default="PrivateTest")
+    card.add_argument("--out", default="reports/fer2013", help="folder for the PNGs and model_card.md")
+    card.add_argument("--json", action="store_true")
+    card.set_defaults(func=cmd_model_card)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a model on a dataset split")
     evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import os
 import platform
 import subprocess
 
@@ -39,6 +40,24 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def hardware_info() -> dict:
+    """CPU model, core count and the GPUs ``nvidia-smi`` lists (none on a CPU-only machine)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpus: list[str] = []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+        gpus = [line.strip() for line in out.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus}
+
+
 def run_metadata(**extra) -> dict:
     """Everything needed to reproduce a result, plus caller-specific fields (seed, profile, data checksum...)."""
     return {
@@ -47,5 +66,6 @@ def run_metadata(**extra) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": package_versions(),
+        "hardware": hardware_info(),
         **extra,
     }

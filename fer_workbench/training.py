@@ -553,14 +553,26 @@ def run_model_path(output_dir: str | os.PathLike) -> Path:
     return Path(output_dir) / "models" / "best" / "model.keras"
 
 
-def resolve_model_path(path: str | os.PathLike | None, output_dir: str | os.PathLike | None = None) -> Path:
-    """The given model file; else the shipped model; else (inside a pipeline run) the model notebook 03
-    trained in ``output_dir``; a clear error when there is none."""
+def resolve_model_path(path: str | os.PathLike | None, output_dir: str | os.PathLike | None = None,
+                       prefer: str = "shipped") -> Path:
+    """The given model file; else the shipped model and (inside a pipeline run) the model notebook 03 trained
+    in ``output_dir``, in the order ``prefer`` ("shipped" or "run") says; a clear error when there is none.
+
+    The analysis notebooks prefer the run's model (it was trained on the run's data and classes); prediction on
+    photos prefers the shipped FER2013 model.
+    """
     from fer_workbench.config import shipped_model_path
 
     if path:
-        return Path(path)
+        path = Path(path)
+        if not path.is_file():
+            raise WorkbenchError(f"{path}: no such model file")
+        return path
+    if prefer not in ("shipped", "run"):
+        raise WorkbenchError(f"prefer must be 'shipped' or 'run', got {prefer!r}")
     candidates = [shipped_model_path()] + ([run_model_path(output_dir)] if output_dir else [])
+    if prefer == "run":
+        candidates.reverse()
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -1,0 +1,178 @@
+"""Shipping a trained run as the package's model, and the model card's figures and summary page.
+
+``ship_run`` copies a run's best model (weights only: no optimizer state) beside its card, with the training
+history added; ``write_card_report`` re-evaluates a model on its data and writes the small PNGs and the Markdown
+summary that ``reports/fer2013/`` keeps in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fer_workbench.data.dataset import Dataset
+from fer_workbench.errors import WorkbenchError
+from fer_workbench.files import atomic_path, atomic_write_text
+
+CARD_FIGURES = ("confusion.png", "learning_curves.png")
+
+
+def read_card(model_path: str | os.PathLike) -> dict:
+    """The model card beside ``model_path`` (``{}`` when there is none)."""
+    from fer_workbench.training import card_path_for
+
+    path = card_path_for(model_path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise WorkbenchError(f"{path}: unreadable model card ({exc})") from None
+
+
+def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None = None) -> Path:
+    """Copy ``run_dir``'s model (written by ``training.train``) to ``destination`` (default: the shipped model),
+    without optimizer state, with its card plus the per-epoch history from the run's ``state.json``."""
+    from fer_workbench.config import shipped_model_path
+    from fer_workbench.training import card_path_for, load_model, save_model
+
+    run = Path(run_dir)
+    source = run / "model.keras"
+    if not source.is_file():
+        raise WorkbenchError(f"{run}: no model.keras; finish the run with fer-workbench train first")
+    card = read_card(source)
+    state_path = run / "state.json"
+    if state_path.is_file():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        card["history"] = state.get("history", [])
+        card["best_epoch"] = state.get("best_epoch")
+    card["shipped_from"] = str(run.resolve())
+    destination = Path(destination) if destination else shipped_model_path()
+    model = load_model(source, compile=False)  # uncompiled: the saved file carries no optimizer state
+    save_model(model, destination, card)
+    return card_path_for(destination)
+
+
+def confusion_figure(matrix: pd.DataFrame, title: str) -> plt.Figure:
+    """Row-normalised confusion matrix as a small static heatmap (rows: true class)."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=100)
+    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
+                annot_kws={"size": 8})
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
+    """Training / PublicTest accuracy and loss per epoch, with the learning rate on a twin axis."""
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    for column, label in (("accuracy", "Training (augmented)"), ("val_accuracy", "PublicTest")):
+        if column in history:
+            acc_ax.plot(history["epoch"], history[column], label=label)
+    for column, label in (("loss", "Training (augmented)"), ("val_loss", "PublicTest")):
+        if column in history:
+            loss_ax.plot(history["epoch"], history[column], label=label)
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    if "learning_rate" in history:
+        lr_ax = loss_ax.twinx()
+        lr_ax.plot(history["epoch"], history["learning_rate"], color="grey", linestyle=":", label="learning rate")
+        lr_ax.set_ylabel("learning rate", color="grey")
+    acc_ax.legend(fontsize=8)
+    loss_ax.legend(fontsize=8, loc="upper center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _save_png(fig: plt.Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, leakage_free: dict) -> str:
+    """The card as a short Markdown page: what was trained how, and the PrivateTest figures."""
+    meta = card.get("metadata", {})
+    hardware = meta.get("hardware", {})
+    packages = meta.get("packages", {})
+    training = (f"- Training: `{json.dumps(card.get('train_config'))}`, seed {card.get('seed')}, "
+                f"{card.get('epochs_trained')} epochs (best PublicTest epoch {card.get('best_epoch')}), "
+                f"{card.get('training_rows')} Training rows")
+    timing = (f"- Training time: {card.get('training_seconds', 0) / 60:.1f} min at "
+              f"{card.get('images_per_second', 0):.0f} images/s on {hardware.get('cpu', 'unknown CPU')} "
+              f"({hardware.get('cpu_count', '?')} cores, GPU: {', '.join(hardware.get('gpus') or []) or 'none'})")
+    code = (f"- Code: git `{meta.get('git_commit')}`, TensorFlow {packages.get('tensorflow')}, "
+            f"Keras {packages.get('keras')}")
+    lines = [
+        f"# Model card: {Path(card.get('model_file', 'model')).name}", "",
+        f"- Architecture: `{json.dumps(card.get('model'))}`, {card.get('params', 0):,} parameters",
+        training, timing,
+        f"- Data: `{card.get('data_source')}` sha256 `{card.get('data_checksum')}`",
+        code, "",
+        "## PrivateTest (evaluated once; selection used PublicTest)", "",
+        "| | accuracy | macro-F1 | balanced accuracy | log loss | ECE |", "|---|---|---|---|---|---|",
+    ]
+    for name, ev in (("single crop", evaluation), ("ten-crop TTA", tta_evaluation)):
+        if ev:
+            lines.append(f"| {name} | {_pct(ev['accuracy'])} | {ev['macro_f1']:.3f} | {_pct(ev['balanced_accuracy'])}"
+                         f" | {ev['log_loss']:.3f} | {ev['ece']:.3f} |")
+    lines += ["", f"Leakage-free PrivateTest (the {leakage_free['n']} images with no exact copy in Training): "
+              f"{_pct(leakage_free['accuracy'])} single crop"
+              + (f", {_pct(leakage_free['accuracy_tta'])} with TTA" if leakage_free.get("accuracy_tta") else "")
+              + ".", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, row in evaluation["per_class"].items():
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
+    lines += ["", "![confusion](confusion.png)", "", "![learning curves](learning_curves.png)", ""]
+    return "\n".join(lines)
+
+
+def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: str | os.PathLike,
+                      split: str = "PrivateTest") -> dict:
+    """Evaluate the model on ``split`` (single crop and TTA) and write confusion.png, learning_curves.png and
+    model_card.md to ``out_dir``; returns the evaluation."""
+    from fer_workbench.metrics import confusion
+    from fer_workbench.training import evaluation_document, leakage_free_indices, load_model, predict_proba
+
+    model_path = Path(model_path)
+    model = load_model(model_path)
+    card = {**read_card(model_path), "model_file": str(model_path)}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    single = evaluation_document(model, model_path, dataset, split)
+    tta = evaluation_document(model, model_path, dataset, split, tta=True)
+    part = dataset.split(split)
+    clean = np.isin(np.flatnonzero(dataset.splits == split), leakage_free_indices(dataset, split))
+    leakage_free = {"n": int(clean.sum()), "accuracy": None, "accuracy_tta": None}
+    if clean.any():
+        for key, use_tta in (("accuracy", False), ("accuracy_tta", True)):
+            probs = predict_proba(model, part.images[clean], tta=use_tta)
+            leakage_free[key] = float((probs.argmax(1) == part.labels[clean]).mean())
+    probs = predict_proba(model, part.images, tta=True)
+    matrix = confusion(part.labels, probs.argmax(1), dataset.class_names, normalise=True)
+    _save_png(confusion_figure(matrix, f"{split}, ten-crop TTA: accuracy {_pct(tta['accuracy'])}"),
+              out / "confusion.png")
+    if card.get("history"):
+        _save_png(learning_curves_figure(pd.DataFrame(card["history"])), out / "learning_curves.png")
+    else:
+        (out / "learning_curves.png").unlink(missing_ok=True)
+    atomic_write_text(out / "model_card.md", card_markdown(card, single, tta, leakage_free))
+    return {"single_crop": single, "tta": tta, "leakage_free": leakage_free}
+
+
+__all__ = ["CARD_FIGURES", "card_markdown", "confusion_figure", "learning_curves_figure", "read_card", "ship_run",
+           "write_card_report"]
