@@ -82,3 +82,16 @@ def test_resolve_model_path_order(tmp_path, monkeypatch):
     assert resolve_model_path(None, tmp_path / "out", prefer="run") == shipped
     with pytest.raises(WorkbenchError, match="no such model file"):
         resolve_model_path(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize("name, epochs", [("fer2013-cpu", 50), ("fer2013-gpu", 300)])
+def test_committed_recipes_are_complete_training_configs(name, epochs):
+    import yaml
+
+    from fer_workbench.config import project_root
+    from fer_workbench.training import resolve_config
+
+    raw = yaml.safe_load((project_root() / "configs" / f"{name}.yaml").read_text())
+    config = resolve_config(raw, "gpu")
+    assert config.epochs == epochs and config.model == "vgg"
+    assert config.model_kwargs == {**raw["model_kwargs"]}  # every architecture field spelled out
