@@ -605,8 +605,31 @@ def region_report(maps, masks, labels, class_names=CLASS_NAMES) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("class")
 
 
-__all__ = ["METHODS", "deletion_insertion", "last_conv_layer", "randomisation_check", "randomisation_steps",
-           "region_mass", "region_report", "saliency_maps"]
+RANDOMISED_RHO_MAX = 0.3  # |ρ| with every layer randomised: below this the maps depend on the learned weights
+
+
+def check_verdicts(sanity: pd.DataFrame, faithfulness: pd.DataFrame,
+                   rho_max: float = RANDOMISED_RHO_MAX) -> pd.DataFrame:
+    """Pass / fail per method and check, from ``randomisation_table`` and ``faithfulness_table``.
+
+    Randomisation passes when the maps of the fully randomised model no longer resemble the trained model's
+    (|mean ρ| < ``rho_max``); deletion passes when removing salient pixels first lowers the class probability
+    faster than a random order (lower AUC), insertion when adding them first raises it faster (higher AUC).
+    """
+    rows = []
+    for method, table in sanity.groupby("method", sort=False):
+        last = table.sort_values("step").iloc[-1]
+        rows.append({"method": method, "check": "randomisation: |ρ| with all layers randomised",
+                     "value": abs(float(last["spearman_mean"])), "reference": rho_max,
+                     "passed": abs(float(last["spearman_mean"])) < rho_max})
+    for method, row in faithfulness.iterrows():
+        rows.append({"method": method, "check": "deletion AUC vs random order", "value": float(row["deletion"]),
+                     "reference": float(row["random_deletion"]),
+                     "passed": float(row["deletion"]) < float(row["random_deletion"])})
+        rows.append({"method": method, "check": "insertion AUC vs random order", "value": float(row["insertion"]),
+                     "reference": float(row["random_insertion"]),
+                     "passed": float(row["insertion"]) > float(row["random_insertion"])})
+    return pd.DataFrame(rows, columns=["method", "check", "value", "reference", "passed"])
 
 
 def example_positions(labels: np.ndarray, predicted: np.ndarray, class_names, per_class: int = 4, seed: int = 0
@@ -653,3 +676,8 @@ def faithfulness_table(model, images, classes, methods=("gradcam", "saliency"), 
         rows.append({"method": method, **{key: curves[method][f"{key}_auc"] for key in
                                           ("deletion", "random_deletion", "insertion", "random_insertion")}})
     return pd.DataFrame(rows).set_index("method"), curves
+
+
+__all__ = ["METHODS", "check_verdicts", "class_mean_maps", "deletion_insertion", "example_positions",
+           "faithfulness_table", "last_conv_layer", "randomisation_check", "randomisation_steps", "randomisation_table",
+           "region_mass", "region_report", "saliency_maps"]

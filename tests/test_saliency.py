@@ -223,3 +223,18 @@ def test_example_positions_and_class_means():
     maps[:, 0, 0] = 1.0
     faces, means, captions = class_mean_maps(images.astype(np.uint8), maps, labels, predicted, ["a", "b", "c"])
     assert faces.shape == (2, 48, 48) and means.max() == 1.0 and captions == ["a (n=2)", "b (n=2)"]
+
+
+def test_check_verdicts_by_hand():
+    import pandas as pd
+
+    from fer_workbench.saliency import check_verdicts
+
+    sanity = pd.DataFrame({"step": [0, 1, 2, 0, 1, 2], "spearman_mean": [1, 0.6, 0.1, 1, 0.9, 0.8],
+                           "method": ["gradcam"] * 3 + ["saliency"] * 3})
+    faith = pd.DataFrame({"deletion": [0.2, 0.5], "random_deletion": [0.4, 0.4], "insertion": [0.7, 0.3],
+                          "random_insertion": [0.5, 0.5]}, index=pd.Index(["gradcam", "saliency"], name="method"))
+    verdicts = check_verdicts(sanity, faith).set_index(["method", "check"])["passed"]
+    assert verdicts.loc["gradcam"].all()
+    assert not verdicts.loc["saliency"].any()
+    assert len(verdicts) == 6
