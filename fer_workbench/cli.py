@@ -249,21 +249,50 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _cluster(args):
+    """The --role/--oracle/... settings of a distributed search, or None for a search in this process alone."""
+    if not args.role:
+        if args.oracle or args.worker_id:
+            raise WorkbenchError("--oracle and --worker-id need --role chief or --role worker")
+        return None
+    from fer_workbench.distributed import Cluster
+
+    if args.overwrite and args.role == "worker":
+        raise WorkbenchError("--overwrite is for the chief only (a worker never deletes the search directory)")
+    return Cluster.create(args.role, args.oracle, worker_id=args.worker_id, lease_timeout=args.lease_timeout,
+                          chief_wait=args.chief_wait, max_retries=args.max_retries)
+
+
 def cmd_tune(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
     from fer_workbench.tuning import make_tuner, results_frame, run_search
 
+    cluster = _cluster(args)
     dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed))
     with _progress_to_stderr(args.json):
         tuner = make_tuner(args.kind, directory=args.out, project_name=args.project, profile=args.profile,
-                           seed=args.seed, overwrite=args.overwrite)
+                           seed=args.seed, overwrite=args.overwrite, cluster=cluster)
+        if cluster is not None and cluster.role == "worker":
+            print(f"worker {cluster.worker_id}: asking the chief at {cluster.address} for trials", file=sys.stderr,
+                  flush=True)
         run_search(tuner, dataset, profile=args.profile, seed=args.seed)
+    if cluster is not None and cluster.role == "worker":
+        ran = tuner.oracle.trials_run
+        if args.json:
+            _print_json({"worker": cluster.worker_id, "trials": ran})
+        else:
+            print(f"worker {cluster.worker_id}: ran trials {', '.join(ran) or '(none)'}")
+        return 0
     table = results_frame(tuner)
     if args.json:
         print(table.to_json(orient="records", indent=2))
     else:
         print(table.to_string(index=False))
         print(f"search directory: {Path(args.out) / args.project}")
+        best = Path(tuner.project_dir) / "best_trial.json"
+        if cluster is not None and best.exists():
+            best = json.loads(best.read_text(encoding="utf-8"))
+            print(f"best trial: {best['trial_id']} ({best['objective']} {best['score']:.4f}, worker {best['worker']})")
     return 0
 
 
@@ -307,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--project", default="vgg")
     tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
     tune.add_argument("--json", action="store_true")
+    dist = tune.add_argument_group("distributed search (see README, Distributed tuning)")
+    dist.add_argument("--role", choices=["chief", "worker"],
+                      help="chief: serve the search's oracle; worker: run its trials (same --out/--kind/--profile/"
+                           "--seed/--data everywhere)")
+    dist.add_argument("--oracle", metavar="HOST:PORT",
+                      help="chief: address to listen on (e.g. 0.0.0.0:8000); worker: the chief's address")
+    dist.add_argument("--worker-id", help="this worker's name in the assignment log (default: HOSTNAME-PID)")
+    dist.add_argument("--lease-timeout", type=float, default=60.0, metavar="SECONDS",
+                      help="chief: a worker silent this long loses its trial, which is retried (default 60)")
+    dist.add_argument("--max-retries", type=int, default=1,
+                      help="chief: reruns of a lost or crashed trial before it counts as failed (default 1)")
+    dist.add_argument("--chief-wait", type=float, default=300.0, metavar="SECONDS",
+                      help="worker: how long to keep retrying an unreachable chief (default 300)")
     tune.set_defaults(func=cmd_tune)
 
     clean = commands.add_parser("clean", help="score every image (non-face, blank, duplicates, label issues), "

@@ -69,6 +69,27 @@ def select_device(profile: Profile | str = "smoke", gpus: list | None = None,
     return DeviceSettings(gpu=True, mixed_precision=policy, jit_compile=True, batch_size=profile.gpu_batch_size)
 
 
+def select_strategy(gpus: list | None = None) -> tf.distribute.Strategy:
+    """Two or more GPUs → ``MirroredStrategy`` with one replica per GPU; otherwise TF's default single-device strategy.
+
+    ``gpus`` defaults to ``tf.config.list_physical_devices("GPU")``; tests pass their own strategy to ``train``.
+    """
+    if gpus is None:
+        gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) < 2:
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(len(gpus))])
+
+
+def replica_scaled(batch_size: int, learning_rate: float, replicas: int) -> tuple[int, float]:
+    """Linear scaling rule (Goyal et al. 2017): global batch = per-replica batch × replicas, learning rate × replicas.
+
+    Batch sizes and learning rates in configs and search spaces are per replica, so a recipe means the same
+    thing on one device and on eight.
+    """
+    return int(batch_size) * replicas, float(learning_rate) * replicas
+
+
 @contextlib.contextmanager
 def precision_policy(policy: str | None):
     """Set Keras' global dtype policy for the block (models built inside pick it up), then restore it."""
@@ -645,17 +666,22 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
           profile: Profile | str = "smoke", seed: int = 0, *, class_weight: dict | str | None = None,
           sample_indices: np.ndarray | None = None, train_rows: int | None = None, tta: bool = False,
           overwrite: bool = False, callbacks: list | None = None, verbose="auto", gpus: list | None = None,
-          **overrides) -> TrainingResult:
+          strategy: tf.distribute.Strategy | None = None, **overrides) -> TrainingResult:
     """Train on Training, select on PublicTest, report PrivateTest once; resume when ``out_dir`` holds this run.
 
     ``model`` is a registry name, a VGGConfig, a TrainConfig or a dict of TrainConfig fields; ``overrides`` are
     TrainConfig fields. ``sample_indices`` index the (subsampled) Training split, repeats allowed (oversampling).
     Writes ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
+    ``strategy`` defaults to ``select_strategy(gpus)``; with several replicas the batch size and learning rate are
+    scaled by ``replica_scaled``.
     """
     profile = get_profile(profile)
     config = resolve_config(model, profile, **overrides)
     device = select_device(profile, gpus)
-    batch_size = config.batch_size or device.batch_size
+    strategy = strategy if strategy is not None else select_strategy(gpus)
+    replicas = strategy.num_replicas_in_sync
+    batch_size, learning_rate = replica_scaled(config.batch_size or device.batch_size, config.learning_rate, replicas)
+    fit_config = replace(config, learning_rate=learning_rate)
     out = Path(out_dir)
     train_set = dataset.split("Training")
     train_set = train_set.subset(_subsample(len(train_set), train_rows, seed))
@@ -686,12 +712,13 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     keras.utils.set_random_seed(seed)
     with precision_policy(device.mixed_precision):
         steps = math.ceil((len(x_train) if sample_indices is None else len(sample_indices)) / batch_size)
-        if resumed_from > 0:
-            net = load_model(out / "checkpoints" / "last.keras", compile=True)
-            net.jit_compile = device.jit_compile
-        else:
-            net = build_model(config.model, **config.model_kwargs)
-            compile_model(net, config, steps, device.jit_compile)
+        with strategy.scope():
+            if resumed_from > 0:
+                net = load_model(out / "checkpoints" / "last.keras", compile=True)
+                net.jit_compile = device.jit_compile
+            else:
+                net = build_model(config.model, **config.model_kwargs)
+                compile_model(net, fit_config, steps, device.jit_compile)
         spec = getattr(net, "fer_spec", None) or {"name": config.model, "kwargs": config.model_kwargs}
         tag_model(net, fer_spec=spec, fer_preprocessing=config.preprocessing)
 
@@ -737,6 +764,8 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
         "model": spec, "train_config": config.to_dict(), "preprocessing": config.preprocessing, "seed": seed,
         "profile": profile.to_dict(), "data_checksum": dataset.checksum, "data_source": dataset.source,
         "training_rows": len(train_set), "batch_size": batch_size, "device": asdict(device),
+        "distribution": {"strategy": type(strategy).__name__.lstrip("_"), "replicas": replicas,
+                         "global_batch_size": batch_size, "learning_rate": learning_rate},
         "epochs_trained": state["epoch"], "stopped_early": state["stopped_early"], "training_seconds": seconds,
         "images_per_second": ips, "metrics": metrics,
         "metadata": run_metadata(seed=seed, profile=profile.name, data_checksum=dataset.checksum),

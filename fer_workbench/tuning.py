@@ -2,6 +2,7 @@
 
 A search fits on (a subset of) Training and scores on (a subset of) PublicTest; ``best_config`` hands the
 winner to ``training.train``. Re-running with the same directory and ``overwrite=False`` resumes the search.
+With a ``distributed.Cluster`` the same search runs as one chief and several workers (see ``distributed``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -29,7 +31,9 @@ from fer_workbench.training import (
     make_eval_dataset,
     make_train_dataset,
     precision_policy,
+    replica_scaled,
     select_device,
+    select_strategy,
 )
 
 TUNER_KINDS: tuple[str, ...] = ("hyperband", "bayesian", "random")
@@ -77,20 +81,28 @@ def _train_config(values: dict, preprocessing: str = "none", epochs: int | None 
 
 
 class VGGHyperModel(kt.HyperModel):
-    """VGG architecture + optimizer, learning rate, weight decay, batch size, label smoothing, augmentation."""
+    """VGG architecture + optimizer, learning rate, weight decay, batch size, label smoothing, augmentation.
+
+    Batch size and learning rate are per replica: with several GPUs (``training.select_strategy``) a trial trains
+    on batch × replicas at learning rate × replicas (``training.replica_scaled``).
+    """
 
     def __init__(self, profile: Profile | str = "smoke", seed: int = 0, preprocessing: str = "none",
-                 gpus: list | None = None):
+                 gpus: list | None = None, strategy=None):
         super().__init__(name="vgg_search", tunable=True)
         self.profile = get_profile(profile)
         self.seed = seed
         self.preprocessing = check_variant(preprocessing)
         self.device = select_device(self.profile, gpus)
+        self.strategy = strategy if strategy is not None else select_strategy(gpus)
+        self.replicas = self.strategy.num_replicas_in_sync
 
     def build(self, hp):
         values = search_space(hp, self.profile)
         keras.utils.set_random_seed(self.seed)  # trials differ by their hyperparameters, not their init
         config = _train_config(values, self.preprocessing)
+        if self.replicas > 1:
+            config = replace(config, learning_rate=replica_scaled(1, config.learning_rate, self.replicas)[1])
         with precision_policy(self.device.mixed_precision):
             model = build_model("vgg", config=config.model_kwargs)
         compile_model(model, config, jit_compile=self.device.jit_compile)
@@ -102,7 +114,7 @@ class VGGHyperModel(kt.HyperModel):
             verbose="auto", **kwargs):
         """Train with the trial's batch size and augmentation; returns the metrics the oracle records."""
         values = search_space(hp, self.profile)
-        batch_size = int(values["batch_size"])
+        batch_size = int(values["batch_size"]) * self.replicas
         train_ds, steps = make_train_dataset(x, y, batch_size, seed=self.seed, epochs=epochs,
                                              initial_epoch=initial_epoch, augment=float(values["augment"]))
         val_x, val_y = validation_data
@@ -121,19 +133,27 @@ class VGGHyperModel(kt.HyperModel):
 
 def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning", project_name: str = "vgg",
                profile: Profile | str = "smoke", seed: int = 0, overwrite: bool = False,
-               preprocessing: str = "none", gpus: list | None = None) -> kt.Tuner:
+               preprocessing: str = "none", gpus: list | None = None, strategy=None, cluster=None) -> kt.Tuner:
     """A Hyperband, Bayesian or random-search tuner maximising PublicTest accuracy with the profile's budgets.
 
     With ``overwrite=False`` an existing ``directory/project_name`` is reloaded and the search continues.
+    ``strategy`` (default ``training.select_strategy(gpus)``) runs each trial on several GPUs; ``cluster``
+    (a ``distributed.Cluster``) makes this process the chief or a worker of a distributed search.
     """
     profile = get_profile(profile)
     if kind not in TUNER_KINDS:
         raise WorkbenchError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNER_KINDS)}")
-    hypermodel = VGGHyperModel(profile, seed=seed, preprocessing=preprocessing, gpus=gpus)
+    hypermodel = VGGHyperModel(profile, seed=seed, preprocessing=preprocessing, gpus=gpus, strategy=strategy)
     common = {"hypermodel": hypermodel, "objective": kt.Objective(OBJECTIVE, "max"),
               "seed": seed + 1,  # keras-tuner treats seed 0 as "no seed" and draws one at random
               "directory": str(directory), "project_name": project_name, "overwrite": overwrite,
               "executions_per_trial": profile.tune_executions}
+    if hypermodel.replicas > 1:
+        common["distribution_strategy"] = hypermodel.strategy
+    if cluster is not None:
+        cluster.activate()  # keras-tuner reads the role from the environment when the tuner is built
+        common["overwrite"] = overwrite and cluster.role == "chief"
+        common["max_retries_per_trial"] = cluster.max_retries
     if kind == "hyperband":
         tuner = kt.Hyperband(max_epochs=profile.tune_max_epochs, factor=profile.tune_hyperband_factor,
                              hyperband_iterations=1, **common)
@@ -141,6 +161,16 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
         tuner = kt.BayesianOptimization(max_trials=profile.tune_max_trials, **common)
     else:
         tuner = kt.RandomSearch(max_trials=profile.tune_max_trials, **common)
+    project = Path(tuner.project_dir)
+    if (cluster is None or cluster.role == "chief") and not common["overwrite"] \
+            and not (project / f"{tuner.tuner_id}.json").exists() and (project / "oracle.json").exists():
+        # The search was saved under another tuner id (a distributed chief's, or a local run's), so keras-tuner
+        # found nothing of this tuner's to reload: resume from the oracle's files (live ones too, for notebooks).
+        tuner.oracle.reload()
+    if cluster is not None:
+        from fer_workbench import distributed
+
+        distributed.attach(tuner, cluster)
     # What it takes to reopen this search by its directory alone (`train --best-of DIR`, notebook 03).
     atomic_write_text(Path(tuner.project_dir) / SEARCH_FILE,
                       json.dumps({"kind": kind, "profile": profile.name, "seed": seed, "preprocessing": preprocessing,
@@ -149,7 +179,10 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
 
 
 def open_tuner(project_dir: str | os.PathLike) -> kt.Tuner:
-    """Reopen the search in ``project_dir`` (the directory/project_name folder) as it was configured."""
+    """Reopen the search in ``project_dir`` (the directory/project_name folder) as it was configured.
+
+    Works on a distributed search too, while its chief is still running (the chief writes its files atomically).
+    """
     marker = Path(project_dir) / SEARCH_FILE
     try:
         spec = json.loads(marker.read_text(encoding="utf-8"))
@@ -171,8 +204,20 @@ def _rows(n: int, rows: int, seed: int) -> np.ndarray:
 
 def run_search(tuner: kt.Tuner, dataset: Dataset, profile: Profile | str = "smoke", seed: int = 0,
                verbose="auto", callbacks: list | None = None) -> kt.Tuner:
-    """Search on the profile's Training / PublicTest subsets (same rows for every trial and every resume)."""
+    """Search on the profile's Training / PublicTest subsets (same rows for every trial and every resume).
+
+    On a distributed chief this serves the oracle until the search is done (see ``distributed.serve``).
+    """
     profile = get_profile(profile)
+    cluster = getattr(tuner, "fer_cluster", None)
+    if cluster is not None:
+        from fer_workbench import distributed
+
+        identity = distributed.search_identity(tuner, dataset, profile, seed)
+        if cluster.role == "chief":
+            distributed.serve(tuner, cluster, identity, verbose=verbose)
+            return tuner
+        tuner.oracle.identity = identity
     variant = getattr(tuner.hypermodel, "preprocessing", "none")
     train = dataset.split("Training")
     train = train.subset(_rows(len(train), profile.tune_train_rows, seed))
@@ -189,12 +234,21 @@ def _metric(trial, name):
 
 
 def results_frame(tuner: kt.Tuner) -> pd.DataFrame:
-    """One row per trial: id, status, score, every hyperparameter, epochs trained and seconds."""
+    """One row per trial: id, status, score, every hyperparameter, epochs trained and seconds.
+
+    A distributed search adds ``worker``: who ran the trial (its last attempt, see ``distributed.trial_assignments``).
+    """
+    workers = None
+    if (Path(tuner.project_dir) / "workers.json").exists():
+        from fer_workbench.distributed import trial_workers
+
+        workers = trial_workers(tuner.project_dir)
     rows = []
     for trial_id, trial in tuner.oracle.trials.items():
         hp = dict(trial.hyperparameters.values)
         epochs = _metric(trial, "epochs")
-        rows.append({"trial_id": trial_id, "status": str(trial.status), "score": trial.score, **hp,
+        where = {} if workers is None else {"worker": workers.get(trial_id)}
+        rows.append({"trial_id": trial_id, "status": str(trial.status), **where, "score": trial.score, **hp,
                      "epochs": int(epochs) if epochs is not None else hp.get("tuner/epochs"),
                      "seconds": _metric(trial, "seconds")})
     frame = pd.DataFrame(rows)
@@ -225,7 +279,7 @@ def hyperparameter_importance(results: pd.DataFrame, seed: int = 0) -> pd.Series
     from sklearn.ensemble import RandomForestRegressor
 
     done = results.dropna(subset=["score"])
-    columns = [c for c in done.columns if c not in ("trial_id", "status", "score", "epochs", "seconds")
+    columns = [c for c in done.columns if c not in ("trial_id", "status", "worker", "score", "epochs", "seconds")
                and not c.startswith("tuner/") and done[c].nunique(dropna=False) > 1]
     if len(done) < 2 or not columns:
         return pd.Series(dtype=float, name="importance")
