@@ -14,9 +14,7 @@ Target: the Haar path well under half of the `fer` reference (end-to-end latency
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,22 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2
 import numpy as np
-from PIL import Image
+from _common import astronaut_jpeg, timed  # benchmarks/_common.py (shared with bench_photo_predict)
 from skimage import data as skimage_data
 
 from fer_workbench import faces
 from fer_workbench.photos import load_photo
-
-
-def timed(fn, runs: int) -> tuple[float, float, object]:
-    """Median wall ms, median process-CPU ms (all threads) and the last result."""
-    walls, cpus, result = [], [], None
-    for _ in range(runs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append((time.perf_counter() - wall) * 1000)
-        cpus.append((time.process_time() - cpu) * 1000)
-    return statistics.median(walls), statistics.median(cpus), result
 
 
 def pipeline(data: bytes, detector: str, **kwargs):
@@ -116,9 +103,7 @@ def main() -> int:
     parser.add_argument("--skip-mtcnn", action="store_true")
     args = parser.parse_args()
 
-    buffer = io.BytesIO()
-    Image.fromarray(skimage_data.astronaut()).save(buffer, "JPEG", quality=90)
-    photo_bytes = buffer.getvalue()
+    photo_bytes = astronaut_jpeg()
     print(f"photo: skimage astronaut, 512×512 JPEG, {len(photo_bytes) / 1e3:.0f} kB; {args.runs} runs; "
           f"OpenCV threads {cv2.getNumThreads()}, {os.cpu_count()} CPUs, load average "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
