@@ -122,6 +122,21 @@ def test_device_selection_with_mocked_devices():
     assert select_device("cpu", gpus=[FakeGPU()], compute_capability=(7, 5)).mixed_precision == "mixed_float16"
     assert select_device("gpu", gpus=[FakeGPU()]).mixed_precision == "mixed_float16"  # details unavailable
     assert not select_device().gpu  # this CPU machine
+    assert select_device("cpu", gpus=[FakeGPU()], compute_capability=(9, 0), precision="float32").mixed_precision \
+        is None
+    assert select_device("cpu", gpus=[FakeGPU()], compute_capability=(7, 5),
+                         precision="bfloat16").mixed_precision == "mixed_bfloat16"
+
+
+def test_bfloat16_on_cpu_only_where_native():
+    assert select_device("cpu", gpus=[], precision="bfloat16", native_bf16=True).mixed_precision == "mixed_bfloat16"
+    with pytest.warns(UserWarning, match="no native bfloat16"):
+        assert select_device("cpu", gpus=[], precision="bfloat16", native_bf16=False).mixed_precision is None
+    assert select_device("cpu", gpus=[], precision="auto", native_bf16=True).mixed_precision is None
+    with pytest.raises(WorkbenchError, match="unknown precision"):
+        select_device("cpu", gpus=[], precision="half")
+    with pytest.raises(WorkbenchError, match="unknown precision"):
+        resolve_config({"model": "vgg", "precision": "half"})
 
 
 def test_precision_policy_is_restored():
@@ -181,6 +196,23 @@ def test_resume_continues_from_saved_epoch(toy, tmp_path):
     assert done.resumed_from_epoch == 2 and len(done.history) == 2
     with pytest.raises(WorkbenchError, match="different run.*seed"):
         train(toy, config, tmp_path, "smoke", seed=2, verbose=0)
+
+
+def test_mixed_precision_training_saves_a_float32_model(toy, tmp_path, monkeypatch):
+    import fer_workbench.training as training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bfloat16 is emulated elsewhere: slow, same
+    result = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG, "precision": "bfloat16"}, tmp_path, "smoke",
+                   seed=0, epochs=1, verbose=0)
+    assert result.device.mixed_precision == "mixed_bfloat16"
+    checkpoint = load_model(tmp_path / "checkpoints" / "best.keras")
+    assert checkpoint.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    saved = load_model(result.model_path)
+    assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
+    for ours, theirs in zip(saved.get_weights(), checkpoint.get_weights(), strict=True):
+        assert np.array_equal(ours, theirs)
+    x = to_model_input(toy.images[:8])
+    assert np.abs(saved(x).numpy() - checkpoint(x).numpy()).max() < 0.05  # bfloat16 rounding, same network
 
 
 def test_tta_predictions_are_probabilities(trained, toy):
