@@ -199,7 +199,7 @@ def test_resume_continues_from_saved_epoch(toy, tmp_path):
 
 
 def test_mixed_precision_training_saves_a_float32_model(toy, tmp_path, monkeypatch):
-    import fer_workbench.training as training
+    from fer_workbench import training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bfloat16 is emulated elsewhere: slow, same
     result = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG, "precision": "bfloat16"}, tmp_path, "smoke",
