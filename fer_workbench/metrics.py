@@ -173,6 +173,15 @@ def evaluation_report(y_true, proba, class_names, excluded_classes=(), **context
     return report
 
 
+def model_comparison(labels: dict[str, np.ndarray], predictions: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Headline metrics per (model, split): ``labels`` is {split: y_true}, ``predictions`` {model: {split: proba}}."""
+    rows = {(model, split): summary_metrics(labels[split], proba)
+            for model, by_split in predictions.items() for split, proba in by_split.items()}
+    table = pd.DataFrame(rows).T
+    table.index.names = ["model", "split"]
+    return table
+
+
 def calibration_comparison(y_true, before, after) -> pd.DataFrame:
     """ECE and log loss of two probability sets for the same labels (e.g. before / after temperature scaling)."""
     return pd.DataFrame({name: [expected_calibration_error(y_true, proba), summary_metrics(y_true, proba)["log_loss"]]

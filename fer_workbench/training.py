@@ -652,6 +652,39 @@ def resolve_model_path(path: str | os.PathLike | None, output_dir: str | os.Path
                          "(a .keras file from fer-workbench train) or run notebook 03 first")
 
 
+def available_models(path: str | os.PathLike | None, output_dir: str | os.PathLike | None = None,
+                     prefer: str = "shipped") -> dict[str, Path]:
+    """Every model a notebook can compare, label → file: ``resolve_model_path``'s choice first, then the shipped
+    model and the run's notebook-03 model when they exist and are other files."""
+    from fer_workbench.config import shipped_model_path
+
+    chosen = resolve_model_path(path, output_dir, prefer)
+    labelled = [("shipped FER2013 model", shipped_model_path())]
+    if output_dir:
+        labelled.append(("this run's notebook-03 model", run_model_path(output_dir)))
+    label_of = {candidate.resolve(): label for label, candidate in labelled if candidate.is_file()}
+    models = {label_of.get(chosen.resolve(), chosen.name): chosen}
+    for resolved, label in label_of.items():
+        if resolved != chosen.resolve():
+            models[label] = resolved
+    return models
+
+
+def predict_with_models(models: dict[str, Path], splits: dict[str, Dataset], num_classes: int, tta: bool = False,
+                        loaded: dict[str, keras.Model] | None = None) -> tuple[dict, dict[str, str]]:
+    """``{label: {split: probabilities}}`` for each model in ``available_models``'s dict that predicts
+    ``num_classes`` classes, and ``{label: reason}`` for those left out. ``loaded`` reuses models already in memory."""
+    predictions, skipped = {}, {}
+    for label, path in models.items():
+        model = (loaded or {}).get(label) or load_model(path)
+        n_out = int(model.output_shape[-1])
+        if n_out != num_classes:
+            skipped[label] = f"{path}: predicts {n_out} classes, the data has {num_classes}"
+            continue
+        predictions[label] = {name: predict_proba(model, part.images, tta=tta) for name, part in splits.items()}
+    return predictions, skipped
+
+
 def evaluation_document(model: keras.Model, model_path, dataset: Dataset, split: str | None = "PrivateTest",
                         tta: bool = False) -> dict:
     """What `fer-workbench evaluate --json` prints: metrics.evaluation_report on one split (all rows when the

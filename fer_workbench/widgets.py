@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from fer_workbench.data.dataset import Dataset
+from fer_workbench.errors import WorkbenchError
 from fer_workbench.explore import select_page
 from fer_workbench.plots import image_mosaic
 
@@ -299,8 +300,9 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
     """Per-class view of a model's results: pick a split and a class to see its numbers, its ROC and
     precision-recall curves, and example images it gets right and wrong.
 
-    Pass ``y_true, proba[, images]`` for one split, or a dict ``{split: (y_true, proba[, images])}`` as the
-    first argument for a split selector.
+    Pass ``y_true, proba[, images]`` for one split; a dict ``{split: (y_true, proba[, images])}`` as the first
+    argument for a split selector; or ``{model: {split: (...)}}`` for a model selector as well (shown when there
+    are two or more models).
     """
     from IPython.display import display
 
@@ -308,19 +310,40 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
     from fer_workbench.metrics import per_class_table, pr_curves, roc_curves
     from fer_workbench.plots import class_selector_figure
 
-    splits = y_true if isinstance(y_true, dict) else {"data": (y_true, proba, images)}
-    splits = {name: (np.asarray(v[0]), np.asarray(v[1]), v[2] if len(v) > 2 else None)
-              for name, v in splits.items()}
+    if not isinstance(y_true, dict):
+        y_true = {"data": (y_true, proba, images)}
+    nested = all(isinstance(v, dict) for v in y_true.values())
+    results = y_true if nested else {"model": y_true}
+    if not results or not all(results.values()):
+        raise WorkbenchError("metrics_dashboard needs at least one model with at least one split")
+    results = {model: {name: (np.asarray(v[0]), np.asarray(v[1]), v[2] if len(v) > 2 else None)
+                       for name, v in splits.items()} for model, splits in results.items()}
     class_names = list(class_names or CLASS_NAMES)
-    split_box = widgets.Dropdown(options=list(splits), description="split")
+    model_box = widgets.Dropdown(options=list(results), description="model")
+    split_box = widgets.Dropdown(options=list(results[model_box.value]), description="split")
     class_box = widgets.Dropdown(options=class_names, description="class")
     numbers = widgets.HTML()
     curves = widgets.Output()
     right_label, wrong_label = widgets.HTML(), widgets.HTML()
     right_pic, wrong_pic = widgets.Image(format="png"), widgets.Image(format="png")
 
+    switching = []
+
+    def change_model(*_):
+        switching.append(True)  # new options may fire split_box's observer before they are all in place
+        try:
+            current = split_box.value
+            split_box.options = list(results[model_box.value])
+            if current in split_box.options:
+                split_box.value = current
+        finally:
+            switching.clear()
+        redraw()
+
     def redraw(*_):
-        y, p, imgs = splits[split_box.value]
+        if switching:
+            return
+        y, p, imgs = results[model_box.value][split_box.value]
         k = class_names.index(class_box.value)
         numbers.value = _class_numbers(y, p, class_names, k)
         roc, pr = roc_curves(y, p, class_names), pr_curves(y, p, class_names)
@@ -333,7 +356,8 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
                                             {name: table.loc[name, "auc"]} if name in roc else None,
                                             {name: table.loc[name, "average_precision"]})
                 fig.layout.updatemenus = ()
-                display(fig.update_layout(title=f"{split_box.value}: {name}", height=380))
+                title = f"{model_box.value}, " if len(results) > 1 else ""
+                display(fig.update_layout(title=f"{title}{split_box.value}: {name}", height=380))
             else:
                 print(f"no {name} images in {split_box.value}")
         if imgs is None:
@@ -349,8 +373,10 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
         right_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[right], columns=examples)) if len(right) else b""
         wrong_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[wrong], columns=examples)) if len(wrong) else b""
 
+    model_box.observe(change_model, names="value")
     split_box.observe(redraw, names="value")
     class_box.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([split_box, class_box]), numbers, curves, right_label, right_pic,
+    selectors = [model_box, split_box, class_box] if len(results) > 1 else [split_box, class_box]
+    return widgets.VBox([widgets.HBox(selectors), numbers, curves, right_label, right_pic,
                          wrong_label, wrong_pic])

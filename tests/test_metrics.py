@@ -95,3 +95,13 @@ def test_calibration_comparison_and_ferplus_accuracy(predictions):
     assert scores["excluded (majority -1)"] == 1
     assert scores["accuracy, original labels"] == 0.75
     assert scores["accuracy, FER+ majority"] == pytest.approx(2 / 3)
+
+
+def test_model_comparison_rows_per_model_and_split(predictions):
+    y, proba = predictions
+    table = m.model_comparison({"A": y, "B": y[:100]},
+                               {"good": {"A": proba, "B": proba[:100]}, "perfect": {"A": np.eye(7)[y]}})
+    assert list(table.index) == [("good", "A"), ("good", "B"), ("perfect", "A")]
+    assert table.loc[("perfect", "A"), "accuracy"] == 1
+    assert table.loc[("good", "B"), "n"] == 100
+    assert table.loc[("good", "A"), "accuracy"] == m.summary_metrics(y, proba)["accuracy"]

@@ -9,7 +9,7 @@ from test_training import TINY_VGG, toy_dataset
 from fer_workbench import WorkbenchError
 from fer_workbench.cli import main
 from fer_workbench.model_card import read_card, ship_run, write_card_report
-from fer_workbench.training import card_path_for, resolve_model_path, train
+from fer_workbench.training import available_models, card_path_for, resolve_model_path, train
 
 limit_tf_threads()
 
@@ -78,6 +78,13 @@ def test_resolve_model_path_order(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "shipped_model_path", lambda: shipped)
     assert resolve_model_path(None, tmp_path / "out") == shipped
     assert resolve_model_path(None, tmp_path / "out", prefer="run") == run_model
+    assert list(available_models(None, tmp_path / "out", prefer="run").items()) == [
+        ("this run's notebook-03 model", run_model.resolve()), ("shipped FER2013 model", shipped.resolve())]
+    other = tmp_path / "mine.keras"
+    other.write_bytes(b"x")
+    assert list(available_models(other, tmp_path / "out")) == ["mine.keras", "shipped FER2013 model",
+                                                                "this run's notebook-03 model"]
+    assert list(available_models(shipped, None)) == ["shipped FER2013 model"]
     run_model.unlink()
     assert resolve_model_path(None, tmp_path / "out", prefer="run") == shipped
     with pytest.raises(WorkbenchError, match="no such model file"):
@@ -95,3 +102,17 @@ def test_committed_recipes_are_complete_training_configs(name, epochs):
     config = resolve_config(raw, "gpu")
     assert config.epochs == epochs and config.model == "vgg"
     assert config.model_kwargs == {**raw["model_kwargs"]}  # every architecture field spelled out
+
+
+def test_predict_with_models_skips_a_model_of_other_classes(run_dir, tmp_path):
+    from fer_workbench.models import build_model
+    from fer_workbench.training import load_model, predict_with_models, save_model
+
+    five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)), tmp_path / "five.keras")
+    data = toy_dataset()
+    splits = {name: data.split(name) for name in ("PublicTest", "PrivateTest")}
+    run_model = load_model(run_dir / "model.keras")
+    predictions, skipped = predict_with_models({"run": run_dir / "model.keras", "five": five}, splits, 7,
+                                               loaded={"run": run_model})
+    assert list(predictions) == ["run"] and list(skipped) == ["five"] and "predicts 5 classes" in skipped["five"]
+    assert predictions["run"]["PrivateTest"].shape == (len(splits["PrivateTest"]), 7)

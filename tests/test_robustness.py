@@ -141,3 +141,16 @@ def test_figures_and_dashboard_build_from_results():
     assert "<b>fear</b>" in dashboard.children[1].value
     split_box.value = "B"
     assert "no images" in dashboard.children[5].value
+
+    worse = np.roll(proba, 1, axis=1)  # a second model that is always wrong
+    compared = widgets.metrics_dashboard({"good": {"A": (y, proba, images), "B": (y, proba)},
+                                          "bad": {"A": (y, worse, images)}}, class_names=CLASS_NAMES)
+    model_box, split_box, class_box = compared.children[0].children
+    assert list(model_box.options) == ["good", "bad"]
+    split_box.value = "B"
+    good_numbers = compared.children[1].value
+    model_box.value = "bad"
+    assert list(split_box.options) == ["A"] and split_box.value == "A"
+    assert compared.children[1].value != good_numbers
+    with pytest.raises(WorkbenchError):
+        widgets.metrics_dashboard({"empty": {}})
