@@ -17,7 +17,7 @@ dependencies. Without --peer-python, or if the peer fails, the peer is reported 
 Peer environment recipe (no TensorFlow download: the peer borrows this project's venv for everything but `fer`):
 
     python3 -m venv /tmp/peer-venv
-    /tmp/peer-venv/bin/pip install --no-deps fer==22.5.1 "moviepy<2"   # 22.5.1 imports moviepy at import time
+    /tmp/peer-venv/bin/pip install --no-deps fer==22.5.1 "moviepy<2" proglog decorator imageio-ffmpeg  # 22.5.1 imports moviepy
     echo /work/main/.venv/lib/python3.11/site-packages \
         > /tmp/peer-venv/lib/python3.11/site-packages/zz_workbench_venv.pth
 
