@@ -28,7 +28,7 @@ from fer_workbench.cleaning.duplicates import exact_duplicate_groups
 from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.files import atomic_write_text, sha256_bytes
+from fer_workbench.files import UMASK, atomic_write_text, sha256_bytes
 from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_model, tag_model
 from fer_workbench.preprocess import check_variant, prepare_images
 from fer_workbench.provenance import run_metadata
@@ -428,6 +428,7 @@ def _save_keras_atomic(model: keras.Model, path: Path) -> Path:
     os.close(fd)
     try:
         model.save(tmp, overwrite=True)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; model files get the usual permissions
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
