@@ -9,7 +9,9 @@ recipe's optimizer and schedule, `compile_model`, no XLA on CPU). Data: FER2013 
 present, else synthetic ones, as float32 model input. Variants, each --warmup steps (tracing, oneDNN caches) then
 --steps timed steps of batch --batch in one `fit` call:
 
-* package: `make_train_dataset(..., augment=<the recipe's strength>)` (what `train` feeds `fit`);
+* package, the recipe's precision: when the recipe asks for bfloat16 and this CPU has it natively (what `train`
+  then does), a fresh model built under `mixed_bfloat16`, with the bfloat16 / float32 ratio printed;
+* package: `make_train_dataset(..., augment=<the recipe's strength>)` (what `train` feeds `fit`), float32;
 * package, augment=0: the same tf.data pipeline without augmentation (separates pipeline from augmentation cost);
 * plain `model.fit(x, y, batch_size=...)` on in-memory NumPy arrays, no augmentation (the usual notebook recipe).
 
@@ -56,8 +58,15 @@ def main() -> int:
     from _common import face_images, machine_line, model_for_benchmark, recipe_config
 
     from fer_workbench import CLASS_NAMES
+    from fer_workbench.models import build_model
     from fer_workbench.preprocess import prepare_images
-    from fer_workbench.training import compile_model, make_eval_dataset, make_train_dataset
+    from fer_workbench.training import (
+        compile_model,
+        make_eval_dataset,
+        make_train_dataset,
+        precision_policy,
+        select_device,
+    )
 
     config = recipe_config()
     template, described = model_for_benchmark(args.model)
@@ -79,13 +88,17 @@ def main() -> int:
         def on_train_batch_end(self, batch, logs=None):
             self.ends.append(time.perf_counter())
 
-    def fresh_model() -> keras.Model:
+    def fresh_model(policy: str | None = None) -> keras.Model:
         keras.utils.set_random_seed(0)
-        net = keras.models.clone_model(template)
+        if policy:  # the template's layers carry float32 in their configs, so a clone would stay float32
+            with precision_policy(policy):
+                net = build_model(config.model, **config.model_kwargs)
+        else:
+            net = keras.models.clone_model(template)
         return compile_model(net, config, steps_per_epoch)
 
-    def run(label: str, fit) -> None:
-        net, clock = fresh_model(), StepClock()
+    def run(label: str, fit, policy: str | None = None) -> None:
+        net, clock = fresh_model(policy), StepClock()
         start = time.perf_counter()
         fit(net, clock)
         wall = time.perf_counter() - start
@@ -114,6 +127,11 @@ def main() -> int:
         epochs = math.ceil(total * args.batch / n)  # only when --steps × --batch exceeds the Training split
         net.fit(x[:n], y, batch_size=args.batch, epochs=epochs, shuffle=True, verbose=0, callbacks=[clock])
 
+    # The recipe's precision first (what `train` does on this machine), so the estimate below uses it.
+    recipe_policy = select_device("cpu", gpus=[], precision=config.precision).mixed_precision
+    if recipe_policy:
+        run(f"package: augment={config.augment:g}, {recipe_policy} (recipe)", package_fit(config.augment),
+            recipe_policy)
     run(f"package: make_train_dataset(augment={config.augment:g}) + fit", package_fit(config.augment))
     if not args.skip_no_augment:
         run("package: make_train_dataset(augment=0) + fit", package_fit(0.0))
@@ -137,6 +155,9 @@ def main() -> int:
         print(f"{label:52} {ips:9.1f} {median_ips:13.1f} {ips / plain:7.2f} {minutes:9.1f} "
               f"{minutes * config.epochs:10.0f} {wall:6.0f}")
     package_ips = next(iter(rows.values()))[0]
+    if recipe_policy:
+        float32_ips = rows[f"package: make_train_dataset(augment={config.augment:g}) + fit"][0]
+        print(f"{recipe_policy} / float32 (same pipeline, same augmentation): {package_ips / float32_ips:.2f}x")
     train_min = FER2013_TRAIN / package_ips / 60
     if val_ips:
         val_min = FER2013_PUBLIC_TEST / val_ips / 60

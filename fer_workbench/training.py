@@ -69,7 +69,7 @@ def select_device(profile: Profile | str = "smoke", gpus: list | None = None,
     """GPU present → mixed precision (bfloat16 on compute capability ≥ 8, else float16), XLA, the GPU batch size.
 
     ``precision`` "float32" forces full precision; "bfloat16" asks for mixed bfloat16 also on a CPU, which pays off
-    only where the CPU has native bfloat16 (``cpu_has_native_bf16``: 1.36× the images/s of float32 on this
+    only where the CPU has native bfloat16 (``cpu_has_native_bf16``: 1.24× the images/s of float32 on this
     project's 2-core AMD EPYC); elsewhere it warns and trains in float32. ``gpus`` defaults to
     ``tf.config.list_physical_devices("GPU")``; tests inject a list (and ``native_bf16``).
     """
