@@ -53,6 +53,12 @@ class DeviceSettings:
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise WorkbenchError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 dot products natively (AVX512-BF16 or AMX-BF16; Linux /proc/cpuinfo)."""
     try:
@@ -73,8 +79,7 @@ def select_device(profile: Profile | str = "smoke", gpus: list | None = None,
     project's 2-core AMD EPYC); elsewhere it warns and trains in float32. ``gpus`` defaults to
     ``tf.config.list_physical_devices("GPU")``; tests inject a list (and ``native_bf16``).
     """
-    if precision not in PRECISIONS:
-        raise WorkbenchError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     profile = get_profile(profile)
     if gpus is None:
         gpus = tf.config.list_physical_devices("GPU")
@@ -301,8 +306,7 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
     if config.model not in MODEL_NAMES:
         raise WorkbenchError(f"unknown model {config.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     check_variant(config.preprocessing)
-    if config.precision not in PRECISIONS:
-        raise WorkbenchError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_precision(config.precision)
     if config.optimizer not in ("sgd", "adam", "adamw"):
         raise WorkbenchError(f"unknown optimizer {config.optimizer!r}; choose sgd, adam or adamw")
     if config.schedule not in ("plateau", "cosine", "constant"):

@@ -327,22 +327,17 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
     right_label, wrong_label = widgets.HTML(), widgets.HTML()
     right_pic, wrong_pic = widgets.Image(format="png"), widgets.Image(format="png")
 
-    switching = []
-
     def change_model(*_):
-        switching.append(True)  # new options may fire split_box's observer before they are all in place
-        try:
-            current = split_box.value
-            split_box.options = list(results[model_box.value])
-            if current in split_box.options:
-                split_box.value = current
-        finally:
-            switching.clear()
+        # Options first, with redraw unhooked: a new option list may reset the value to a split it lacks yet.
+        split_box.unobserve(redraw, names="value")
+        current = split_box.value
+        split_box.options = list(results[model_box.value])
+        if current in split_box.options:
+            split_box.value = current
+        split_box.observe(redraw, names="value")
         redraw()
 
     def redraw(*_):
-        if switching:
-            return
         y, p, imgs = results[model_box.value][split_box.value]
         k = class_names.index(class_box.value)
         numbers.value = _class_numbers(y, p, class_names, k)
