@@ -75,7 +75,7 @@ def model_for_benchmark(path: str | os.PathLike | None = None):
     """(model, one-line description): ``path``, else the shipped model, else an untrained one of its architecture
     (with a notice: latency and throughput do not depend on the weights)."""
     from fer_workbench.config import shipped_model_path
-    from fer_workbench.training import load_model
+    from fer_workbench.models.io import load_model
 
     if path:
         model = load_model(path)

@@ -49,7 +49,7 @@ def main() -> int:
     from _common import face_images, machine_line, model_for_benchmark, samples, timed
 
     from fer_workbench.preprocess import prepare_images
-    from fer_workbench.training import Predictor, compiled_predict, predict_proba
+    from fer_workbench.inference import Predictor, compiled_predict, predict_proba
 
     model, described = model_for_benchmark(args.model)
     variant = getattr(model, "fer_preprocessing", "none")

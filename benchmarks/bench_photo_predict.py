@@ -148,7 +148,7 @@ def main() -> int:
     from fer_workbench import faces
     from fer_workbench.photos import load_photo
     from fer_workbench.predict import FacePredictor
-    from fer_workbench.training import Predictor
+    from fer_workbench.inference import Predictor
 
     work = Path(tempfile.mkdtemp(prefix="bench-photo-"))
     photo_path = work / "astronaut.jpg"

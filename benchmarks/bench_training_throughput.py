@@ -60,13 +60,9 @@ def main() -> int:
     from fer_workbench import CLASS_NAMES
     from fer_workbench.models import build_model
     from fer_workbench.preprocess import prepare_images
-    from fer_workbench.training import (
-        compile_model,
-        make_eval_dataset,
-        make_train_dataset,
-        precision_policy,
-        select_device,
-    )
+    from fer_workbench.inputs import make_eval_dataset, make_train_dataset
+    from fer_workbench.runtime import precision_policy, select_device
+    from fer_workbench.training import compile_model
 
     config = recipe_config()
     template, described = model_for_benchmark(args.model)

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from fer_workbench.cleaning.label_issues import _limit_threads
+from fer_workbench.runtime import limit_threads
 from fer_workbench.cleaning.occlusion import occlusion_scores
 from fer_workbench.config import shared_fer2013_dir
 from fer_workbench.data.fer_csv import parse_fer_csv_bytes
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
-    _limit_threads(args.threads)
+    limit_threads(args.threads)
     for rows in args.rows:
         raw, truth = make_synthetic(rows, seed=0)
         data = parse_fer_csv_bytes(raw, "synthetic")

@@ -11,11 +11,37 @@ from pathlib import Path
 
 from fer_workbench import __version__
 from fer_workbench.config import DEFAULT_SEED, PROFILES
-from fer_workbench.errors import WorkbenchError
+from fer_workbench.errors import WorkbenchError, one_line
+
+SKIP_BAD_ROWS_HELP = "drop malformed CSV rows / unreadable images (and report them) instead of failing"
+MAX_CONFIG_BYTES = 1_000_000  # a settings file; anything larger is not one
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
-    print(f"fer-workbench: warning: {message}", file=sys.stderr)
+    print(f"fer-workbench: warning: {one_line(message)}", file=sys.stderr)
+
+
+def check_paths(args) -> None:
+    """Refuse unusable paths before any work starts: an output directory (``--out``) or file (``ship --to``) that
+    is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``)
+    that are not regular files. Every subcommand goes through this, from ``main``."""
+    from fer_workbench.files import check_output_dir, check_output_file
+
+    if getattr(args, "out", None):
+        check_output_dir(args.out, "--out")
+    if getattr(args, "to", None):
+        check_output_file(args.to, "--to")
+    for option in ("config", "ferplus", "decisions"):
+        value = getattr(args, option, None)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if option == "decisions" and not path.exists():
+            continue  # written later by the review widget; absent means "no decisions yet"
+        if not path.exists():
+            raise WorkbenchError(f"--{option} {path}: no such file")
+        if not path.is_file():
+            raise WorkbenchError(f"--{option} {path}: not a regular file")
 
 
 def _progress_to_stderr(enabled: bool):
@@ -29,7 +55,7 @@ def _print_json(value) -> None:
 
 def cmd_run(args) -> int:
     from fer_workbench.data import resolve_data_path
-    from fer_workbench.pipeline import run_pipeline
+    from fer_workbench.runner import run_pipeline
 
     data_path = resolve_data_path(args.data, args.profile, args.seed)
     if not data_path.exists():
@@ -38,7 +64,8 @@ def cmd_run(args) -> int:
         raise WorkbenchError(f"{args.ferplus}: no such file")
     out = Path(args.out).resolve()
     parameters = {"data_path": str(data_path.resolve()), "profile": args.profile, "seed": args.seed,
-                  "ferplus_path": str(Path(args.ferplus).resolve()) if args.ferplus else None}
+                  "ferplus_path": str(Path(args.ferplus).resolve()) if args.ferplus else None,
+                  "skip_bad_rows": bool(args.skip_bad_rows)}
     if args.model:
         parameters["model_path"] = _model_argument(args.model)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
@@ -70,9 +97,9 @@ def cmd_ship(args) -> int:
 def cmd_model_card(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
     from fer_workbench.model_card import write_card_report
-    from fer_workbench.training import resolve_model_path
+    from fer_workbench.models.registry import resolve_model_path
 
-    dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED))
+    dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED), skip_bad_rows=args.skip_bad_rows)
     with _progress_to_stderr(args.json):
         result = write_card_report(resolve_model_path(args.model), dataset, args.out, split=args.split)
     if args.json:
@@ -108,17 +135,22 @@ def cmd_clean(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from fer_workbench.data import load_dataset
-    from fer_workbench.training import evaluation_document, load_model, resolve_model_path
+    from fer_workbench.evaluation import evaluation_document
+    from fer_workbench.models.compatibility import check_model
+    from fer_workbench.models.registry import choose_model
 
-    model_path = resolve_model_path(args.model)
-    model = load_model(model_path)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    choice = choose_model(args.model, args.run, dataset)
+    model_path, model = choice.path, choice.load()
+    check_model(model, model_path)  # 48×48×1 in, probabilities out; the class count is checked against the data
     # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
     split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
     report = evaluation_document(model, model_path, dataset, split=split, tta=args.tta)
+    report["model_choice"] = choice.to_dict()
     if args.json:
         _print_json(report)
         return 0
+    print(choice.summary())
     print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
           f"TTA {'on' if args.tta else 'off'})")
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
@@ -139,7 +171,7 @@ def cmd_predict(args) -> int:
     else:
         for result in results:
             if result.error and not result.faces:
-                print(f"{result.file}: {result.error}")
+                print(one_line(result.message))
             for k, face in enumerate(result.faces, 1):
                 x, y, w, h = face.box
                 print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
@@ -166,7 +198,8 @@ def cmd_data_summary(args) -> int:
           f"{dup['cross_split_groups']} groups span more than one split; "
           f"{dup['label_conflict_groups']} groups carry conflicting labels")
     if dataset.skipped_rows:
-        print(f"skipped bad rows: {len(dataset.skipped_rows)} (first: {dataset.skipped_rows[0]})")
+        where, why = dataset.skipped_rows[0]
+        print(one_line(f"skipped bad rows: {len(dataset.skipped_rows)} (first: {where}: {why})"))
     return 0
 
 
@@ -190,11 +223,13 @@ def cmd_data_clear_cache(args) -> int:
 
 
 def _load_config_file(path: str) -> dict:
+    from fer_workbench.files import read_bounded
+
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WorkbenchError(f"{file}: cannot read ({exc.strerror or exc})") from None
+        text = read_bounded(file, MAX_CONFIG_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         import yaml
 
@@ -225,7 +260,7 @@ def cmd_train(args) -> int:
 
     if args.config and args.best_of:
         raise WorkbenchError("give --config or --best-of, not both")
-    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed))
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
     with _progress_to_stderr(args.json):
         if args.best_of:
             from fer_workbench.tuning import best_config, open_tuner
@@ -268,7 +303,7 @@ def cmd_tune(args) -> int:
     from fer_workbench.tuning import make_tuner, results_frame, run_search
 
     cluster = _cluster(args)
-    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed))
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
     with _progress_to_stderr(args.json):
         tuner = make_tuner(args.kind, directory=args.out, project_name=args.project, profile=args.profile,
                            seed=args.seed, overwrite=args.overwrite, cluster=cluster)
@@ -296,8 +331,15 @@ def cmd_tune(args) -> int:
     return 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's usage errors as one line (argparse's exit status 2), like every other error; --help has the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fer-workbench", description=__doc__.split(":")[0])
+    parser = _OneLineParser(prog="fer-workbench", description=__doc__.split(":")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -309,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", help="output directory (default: reports)")
     run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP + " (every notebook)")
     run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: 04-05 use the "
                                      "model notebook 03 trained, 06 the shipped model)")
     run.set_defaults(func=cmd_run)
@@ -324,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--class-weight", choices=["balanced"], default=None)
     train.add_argument("--tta", action="store_true", help="also report ten-crop test-time augmentation")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    train.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     train.add_argument("--json", action="store_true")
     train.set_defaults(func=cmd_train)
 
@@ -335,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--out", required=True, help="search directory")
     tune.add_argument("--project", default="vgg")
     tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
+    tune.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     tune.add_argument("--json", action="store_true")
     dist = tune.add_argument_group("distributed search (see README, Distributed tuning)")
     dist.add_argument("--role", choices=["chief", "worker"],
@@ -362,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--imbalance", default="class_weights",
                        choices=["class_weights", "oversample", "augment_oversample", "none"])
     clean.add_argument("--no-label-issues", action="store_true", help="skip the cleanlab step")
-    clean.add_argument("--skip-bad-rows", action="store_true")
+    clean.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     clean.add_argument("--json", action="store_true")
     clean.set_defaults(func=cmd_clean)
 
@@ -375,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--data", required=True, help="the FER2013 CSV the model was trained on")
     card.add_argument("--model", help=".keras model file (default: the shipped model)")
     card.add_argument("--split", default="PrivateTest")
+    card.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     card.add_argument("--out", default="reports/fer2013", help="folder for the PNGs and model_card.md")
     card.add_argument("--json", action="store_true")
     card.set_defaults(func=cmd_model_card)
@@ -383,9 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     evaluate.add_argument("--split", default="PrivateTest",
                           help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
-    evaluate.add_argument("--model", help=".keras model file (default: the shipped model)")
+    evaluate.add_argument("--model", help=".keras model file or 'shipped' (default: the best of the shipped model "
+                          "and --run's model on PublicTest)")
+    evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
     evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
-    evaluate.add_argument("--skip-bad-rows", action="store_true")
+    evaluate.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -403,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")
     summary.add_argument("path")
     summary.add_argument("--json", action="store_true")
-    summary.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows instead of failing")
+    summary.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     summary.set_defaults(func=cmd_data_summary)
     default = data.add_parser("make-default", help="write the synthetic default dataset and print its path")
     default.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
@@ -419,9 +467,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _one_line_warnings
     try:
+        check_paths(args)
         return args.func(args)
     except WorkbenchError as exc:
         print(f"fer-workbench: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("fer-workbench: error: out of memory", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the machine, not the input: disk full, permission lost mid-run, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"fer-workbench: error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fer-workbench: interrupted", file=sys.stderr)

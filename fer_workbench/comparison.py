@@ -16,7 +16,9 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.metrics import summary_metrics
 from fer_workbench.models import classical
-from fer_workbench.training import leakage_free_indices, predict_proba, train
+from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.inference import predict_proba
+from fer_workbench.training import train
 
 ABLATIONS: dict[str, tuple] = {
     "augment": (0.0, 1.0),
@@ -52,9 +54,7 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
     for name in tqdm(list(names), desc="models", disable=not progress):
         if name in classical.CLASSICAL_MODELS:
             train_set = dataset.split("Training")
-            rng = np.random.default_rng(seed)
-            take = np.sort(rng.choice(len(train_set), min(len(train_set), profile.classical_train_rows),
-                                      replace=False))
+            take = train_set.sample_positions(profile.classical_train_rows, seed)
             start = time.perf_counter()
             model = classical.fit_classical(name, train_set.images[take], train_set.labels[take], seed=seed)
             seconds = time.perf_counter() - start

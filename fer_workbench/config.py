@@ -129,7 +129,11 @@ def project_root() -> Path:
 
 
 def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
+    """The checkout's notebooks/ (their source); in an installed package, the copy the build put inside it."""
+    checkout = project_root() / "notebooks"
+    if (project_root() / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "notebooks"
 
 
 def shipped_model_path() -> Path:

@@ -146,13 +146,6 @@ def class_samples(dataset: Dataset, per_class: int, seed: int = 0) -> dict[str, 
     return samples
 
 
-def sample_rows(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
-    """At most n rows, drawn reproducibly (the whole dataset when it is smaller)."""
-    if len(dataset) <= n:
-        return dataset
-    return dataset.subset(np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False)))
-
-
 def blank_images(dataset: Dataset) -> Dataset:
     """The (near-)blank frames: pixel std below BLANK_STD."""
     return dataset.subset(dataset.images.reshape(len(dataset), -1).std(axis=1) < BLANK_STD)

@@ -24,7 +24,7 @@ CARD_FIGURES = ("confusion.png", "learning_curves.png")
 
 def read_card(model_path: str | os.PathLike) -> dict:
     """The model card beside ``model_path`` (``{}`` when there is none)."""
-    from fer_workbench.training import card_path_for
+    from fer_workbench.models.io import card_path_for
 
     path = card_path_for(model_path)
     if not path.is_file():
@@ -39,7 +39,7 @@ def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None =
     """Copy ``run_dir``'s model (written by ``training.train``) to ``destination`` (default: the shipped model),
     without optimizer state, with its card plus the per-epoch history from the run's ``state.json``."""
     from fer_workbench.config import shipped_model_path
-    from fer_workbench.training import card_path_for, load_model, save_model
+    from fer_workbench.models.io import card_path_for, load_model, save_model
 
     run = Path(run_dir)
     source = run / "model.keras"
@@ -146,7 +146,10 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
     """Evaluate the model on ``split`` (single crop and TTA) and write confusion.png, learning_curves.png and
     model_card.md to ``out_dir``; returns the evaluation."""
     from fer_workbench.metrics import confusion
-    from fer_workbench.training import evaluation_document, leakage_free_indices, load_model, predict_proba
+    from fer_workbench.cleaning.duplicates import leakage_free_indices
+    from fer_workbench.evaluation import evaluation_document
+    from fer_workbench.inference import predict_proba
+    from fer_workbench.models.io import load_model
 
     model_path = Path(model_path)
     model = load_model(model_path)

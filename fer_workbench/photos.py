@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fer_workbench import IMAGE_SIZE
 from fer_workbench.errors import WorkbenchError
+from fer_workbench.files import read_bounded
 
 MAX_PHOTO_BYTES = 30_000_000  # 30 MB: well above any phone JPEG/HEIC-converted PNG, far below memory trouble
 MAX_PHOTO_PIXELS = 50_000_000  # 50 megapixels: a 200-MP bomb is refused from its header, before decoding
@@ -201,19 +202,8 @@ def _read_source(source: PhotoSource, name: str | None, max_bytes: int | None) -
     label = name or str(path)
     if path.is_dir():
         raise PhotoError(f"{label}: is a directory, not an image file")
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise PhotoError(f"{label}: no such file") from None
-    except OSError as exc:
-        raise PhotoError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    if max_bytes is not None and size > max_bytes:
-        raise PhotoError(f"{label}: {_megabytes(size)} is over the {_megabytes(max_bytes)} limit "
-                         f"(max_bytes={max_bytes})")
-    try:
-        return path.read_bytes(), label
-    except OSError as exc:
-        raise PhotoError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    # Bounded: a device such as /dev/zero reports size 0 and never ends; it is refused, a pipe is read to the limit.
+    return read_bounded(path, max_bytes, label=label, error=PhotoError, hint=f" (max_bytes={max_bytes})"), label
 
 
 class _PilPixelLimit:

@@ -13,7 +13,7 @@ from fer_workbench import CLASS_NAMES
 from fer_workbench.data.folders import IMAGE_SUFFIXES
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.faces import Face, find_faces
-from fer_workbench.photos import Photo
+from fer_workbench.photos import Photo, as_photo
 
 
 @dataclass
@@ -40,21 +40,29 @@ class PhotoPrediction:
     def to_dict(self) -> dict:
         return {"file": self.file, "faces": [f.to_dict() for f in self.faces], "error": self.error}
 
+    @property
+    def message(self) -> str | None:
+        """The problem as one line naming the file once (errors from decoding already start with its name)."""
+        if self.error is None:
+            return None
+        return self.error if self.error.startswith(f"{self.file}: ") else f"{self.file}: {self.error}"
+
 
 class FacePredictor:
     """Finds faces in photos and classifies each with one model (the shipped one unless a path is given)."""
 
     def __init__(self, model=None, detector: str = "auto", tta: bool = False, align: bool = False):
-        from fer_workbench.training import Predictor, load_model, resolve_model_path
+        from fer_workbench.inference import Predictor
+        from fer_workbench.models.compatibility import check_model
+        from fer_workbench.models.io import load_model
+        from fer_workbench.models.registry import resolve_model_path
 
         if model is None or isinstance(model, (str, os.PathLike)):
             self.model_path = resolve_model_path(model)
             model = load_model(self.model_path)
         else:
             self.model_path = None
-        if int(model.output_shape[-1]) != len(CLASS_NAMES):
-            raise WorkbenchError(f"{self.model_path or 'model'}: predicts {model.output_shape[-1]} classes, "
-                                 f"expected {len(CLASS_NAMES)}")
+        check_model(model, self.model_path, num_classes=len(CLASS_NAMES))  # 48×48×1 in, 7 probabilities out
         self.model = model
         self.detector = detector
         self.align = align
@@ -63,8 +71,8 @@ class FacePredictor:
     def predict_photo(self, source, name: str | None = None) -> PhotoPrediction:
         """One photo (path, bytes or array); unreadable input becomes an error entry, never an exception."""
         label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<photo>")
-        try:
-            photo, faces, crops = find_faces(source, detector=self.detector, align=self.align)
+        try:  # decoded here with the label, so that errors about bytes (uploads) name the file, not "<image bytes>"
+            photo, faces, crops = find_faces(as_photo(source, name=label), detector=self.detector, align=self.align)
         except WorkbenchError as exc:
             return PhotoPrediction(file=label, error=str(exc), readable=False)
         if not faces:

@@ -197,7 +197,7 @@ class _GradcamFn:
     """conv activations A and d logit_c / dA for a batch → ReLU(Σ_k mean(dA_k) · A_k), upsampled, normalised.
 
     A callable object rather than a closure: TF's retracing detector keys closures by their code, and every
-    model gets its own function (see ``training.compiled_predict``).
+    model gets its own function (see ``inference.compiled_predict``).
     """
 
     def __init__(self, net: keras.Model):
@@ -478,7 +478,7 @@ def _baseline_images(batch: np.ndarray, baseline: str) -> np.ndarray:
 
 def _curves(model, batch, base, cls, orders, fractions, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities of ``cls`` as the first k pixels of each order are deleted (→ base) / inserted (→ image)."""
-    from fer_workbench.training import predict_proba
+    from fer_workbench.inference import predict_proba
 
     n, npix = len(batch), IMAGE_SIZE * IMAGE_SIZE
     counts = np.rint(fractions * npix).astype(np.int64)

@@ -25,16 +25,9 @@ from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
 from fer_workbench.models import VGGConfig, build_model
 from fer_workbench.preprocess import check_variant, prepare_images
-from fer_workbench.training import (
-    TrainConfig,
-    compile_model,
-    make_eval_dataset,
-    make_train_dataset,
-    precision_policy,
-    replica_scaled,
-    select_device,
-    select_strategy,
-)
+from fer_workbench.inputs import make_eval_dataset, make_train_dataset
+from fer_workbench.runtime import precision_policy, replica_scaled, select_device, select_strategy
+from fer_workbench.training import TrainConfig, compile_model
 
 TUNER_KINDS: tuple[str, ...] = ("hyperband", "bayesian", "random")
 OBJECTIVE = "val_accuracy"
@@ -83,8 +76,8 @@ def _train_config(values: dict, preprocessing: str = "none", epochs: int | None 
 class VGGHyperModel(kt.HyperModel):
     """VGG architecture + optimizer, learning rate, weight decay, batch size, label smoothing, augmentation.
 
-    Batch size and learning rate are per replica: with several GPUs (``training.select_strategy``) a trial trains
-    on batch × replicas at learning rate × replicas (``training.replica_scaled``).
+    Batch size and learning rate are per replica: with several GPUs (``runtime.select_strategy``) a trial trains
+    on batch × replicas at learning rate × replicas (``runtime.replica_scaled``).
     """
 
     def __init__(self, profile: Profile | str = "smoke", seed: int = 0, preprocessing: str = "none",
@@ -137,7 +130,7 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
     """A Hyperband, Bayesian or random-search tuner maximising PublicTest accuracy with the profile's budgets.
 
     With ``overwrite=False`` an existing ``directory/project_name`` is reloaded and the search continues.
-    ``strategy`` (default ``training.select_strategy(gpus)``) runs each trial on several GPUs; ``cluster``
+    ``strategy`` (default ``runtime.select_strategy(gpus)``) runs each trial on several GPUs; ``cluster``
     (a ``distributed.Cluster``) makes this process the chief or a worker of a distributed search.
     """
     profile = get_profile(profile)
@@ -196,12 +189,6 @@ def open_tuner(project_dir: str | os.PathLike) -> kt.Tuner:
                       profile=spec["profile"], seed=spec["seed"], preprocessing=spec.get("preprocessing", "none"))
 
 
-def _rows(n: int, rows: int, seed: int) -> np.ndarray:
-    if not rows or rows >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False))
-
-
 def run_search(tuner: kt.Tuner, dataset: Dataset, profile: Profile | str = "smoke", seed: int = 0,
                verbose="auto", callbacks: list | None = None) -> kt.Tuner:
     """Search on the profile's Training / PublicTest subsets (same rows for every trial and every resume).
@@ -220,9 +207,9 @@ def run_search(tuner: kt.Tuner, dataset: Dataset, profile: Profile | str = "smok
         tuner.oracle.identity = identity
     variant = getattr(tuner.hypermodel, "preprocessing", "none")
     train = dataset.split("Training")
-    train = train.subset(_rows(len(train), profile.tune_train_rows, seed))
+    train = train.sample(profile.tune_train_rows, seed)
     val = dataset.split("PublicTest")
-    val = val.subset(_rows(len(val), profile.tune_val_rows, seed))
+    val = val.sample(profile.tune_val_rows, seed)
     tuner.search(prepare_images(train.images, variant), train.labels,
                  validation_data=(prepare_images(val.images, variant), val.labels),
                  epochs=profile.tune_max_epochs, callbacks=list(callbacks or []), verbose=verbose)

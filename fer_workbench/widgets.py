@@ -171,6 +171,14 @@ def saliency_picker(model, images: np.ndarray, labels: np.ndarray, predictions: 
 # ------------------------------------------------------------------------------------ predictions (notebook 06)
 
 
+def plain_title(text: str, limit: int = 80) -> str:
+    """A file name or message as a matplotlib title: shown literally (every ``$`` escaped, so a name such as
+    ``holiday $\\foo$.png`` is not parsed as math text), control characters escaped, cut to ``limit``."""
+    from fer_workbench.errors import cap, printable
+
+    return cap(printable(str(text)), limit).replace("$", r"\$")
+
+
 def photo_views(prediction, model=None, method: str | None = "gradcam") -> list:
     """What to display for one ``predict.PhotoPrediction``: a heading, then either a message (unreadable input,
     no face) or the photo with numbered boxes and, per face, its top emotion, a probability bar chart and (with a
@@ -188,12 +196,17 @@ def photo_views(prediction, model=None, method: str | None = "gradcam") -> list:
         message = prediction.error or "no face found"
         views.append(HTML(f'<p style="color:#b00020">⚠ {escape(message)}</p>'))
         photo = getattr(prediction, "photo", None)
-        if photo is not None:
-            views.append(photo_with_boxes(photo.rgb, [], title=f"{prediction.file}: {message}", width=4.0))
+        try:
+            if photo is not None:
+                views.append(photo_with_boxes(photo.rgb, [], title=plain_title(f"{prediction.file}: {message}"),
+                                              width=4.0))
+        except Exception as exc:  # noqa: BLE001 -- a rendering problem becomes a message, never a traceback
+            views.append(HTML(f'<p style="color:#b00020">⚠ could not show {name}: {escape(str(exc))}</p>'))
         return views
     try:
         if prediction.photo is not None:
-            views.append(photo_with_boxes(prediction.photo.rgb, prediction.faces, title=str(prediction.file)))
+            views.append(photo_with_boxes(prediction.photo.rgb, prediction.faces,
+                                          title=plain_title(prediction.file)))
         maps = None
         if model is not None and method:
             from fer_workbench import CLASS_NAMES
@@ -221,7 +234,12 @@ def photo_views(prediction, model=None, method: str | None = "gradcam") -> list:
 def predict_uploads(predictor, value) -> list:
     """``PhotoPrediction``s for a FileUpload ``value`` (ipywidgets 8: a tuple of dicts with ``name``,
     ``content``, ``type``, ``size``; ipywidgets 7: a dict name → dict). Each problem (not an image, too large,
-    no face, anything unexpected) becomes that photo's ``error``; nothing raises."""
+    no face, anything unexpected) becomes that photo's ``error``, naming the file; nothing raises.
+
+    Size limit: ipywidgets 8's FileUpload has no option to refuse large files in the browser, so the limit
+    (photos.MAX_PHOTO_BYTES, 30 MB) is enforced here, on receipt, from the reported size before the content is
+    copied; the Jupyter server's websocket message limit (tornado's, 10 MB by default unless raised) may refuse
+    a large upload even earlier."""
     from fer_workbench.photos import MAX_PHOTO_BYTES
     from fer_workbench.predict import PhotoPrediction
 
@@ -230,12 +248,14 @@ def predict_uploads(predictor, value) -> list:
     for k, item in enumerate(items, start=1):
         name = str(item.get("name") or (item.get("metadata") or {}).get("name") or f"upload {k}")
         try:
-            content = bytes(item.get("content") or b"")
-            if len(content) > MAX_PHOTO_BYTES:
+            raw = item.get("content") or b""
+            size = max(int(item.get("size") or 0), len(raw))
+            if size > MAX_PHOTO_BYTES:
                 results.append(PhotoPrediction(file=name, readable=False,
-                                               error=f"{name}: {len(content) / 1e6:.1f} MB is too large (limit "
+                                               error=f"{name}: {size / 1e6:.1f} MB is too large (limit "
                                                      f"{MAX_PHOTO_BYTES / 1e6:g} MB)"))
                 continue
+            content = bytes(raw)
             results.append(predictor.predict_photo(content, name=name))
         except Exception as exc:  # noqa: BLE001 -- the widget shows it as a message
             results.append(PhotoPrediction(file=name, readable=False, error=f"{name}: {exc}"))
@@ -248,9 +268,12 @@ def predict_upload(predictor, method: str | None = "gradcam") -> widgets.VBox:
     box's ``handle(value)`` runs what an upload triggers; ``last`` holds the latest predictions."""
     from IPython.display import display
 
+    from fer_workbench.photos import MAX_PHOTO_BYTES
+
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="photos")
     clear = widgets.Button(description="clear")
-    status = widgets.HTML("Choose one or more photos.")
+    prompt = f"Choose one or more photos. Up to {MAX_PHOTO_BYTES / 1e6:g} MB each."
+    status = widgets.HTML(prompt)
     output = widgets.Output()
     box = widgets.VBox([widgets.HBox([upload, clear]), status, output])
     box.last = []
@@ -273,7 +296,7 @@ def predict_upload(predictor, method: str | None = "gradcam") -> widgets.VBox:
             handle(change["new"])
 
     upload.observe(on_upload, names="value")
-    clear.on_click(lambda _: (output.clear_output(), setattr(status, "value", "Choose one or more photos.")))
+    clear.on_click(lambda _: (output.clear_output(), setattr(status, "value", prompt)))
     box.handle = handle
     return box
 

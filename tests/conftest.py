@@ -18,13 +18,9 @@ REAL_FERPLUS = shared_fer2013_dir() / "fer2013new.csv"
 
 def limit_tf_threads() -> None:
     """Keep TensorFlow to the two cores CI has, without oversubscribing them."""
-    import tensorflow as tf
+    from fer_workbench.runtime import limit_threads
 
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:  # already initialised by another test module
-        pass
+    limit_threads(2)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +73,7 @@ def small_csv_gz(tmp_path, small_csv):
 def save_tiny_model(path: Path) -> Path:
     """An untrained small CNN saved as a model file: enough to check plumbing (valid probabilities per face)."""
     from fer_workbench.models import build_model
-    from fer_workbench.training import save_model
+    from fer_workbench.models.io import save_model
 
     return save_model(build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8]), path, {"preprocessing": "none"})
 

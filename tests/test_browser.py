@@ -7,16 +7,12 @@ it can. Set ``BROWSER_TEST_SCREENSHOT=/some/file.png`` to keep a screenshot of t
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
+import nbformat
 import pytest
+from _browser import chromium_path, free_port, launch_chromium, log_tail, stop_process, upload_photo, wait_for_server
 from conftest import save_tiny_model
 from PIL import Image
 from skimage import data as skdata
@@ -25,9 +21,6 @@ from fer_workbench import CLASS_NAMES
 from fer_workbench.config import project_root
 
 NOTEBOOK = project_root() / "notebooks" / "06_predict.ipynb"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_START_S = 60
 PAGE_LOAD_S = 180  # Voilà answers the page once every cell has run (TensorFlow import, folder mode)
 PREDICTION_S = 90
@@ -35,45 +28,18 @@ PREDICTION_S = 90
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def chromium_path() -> str:
-    found = os.environ.get("CHROMIUM_PATH") or next(
-        (p for p in CHROMIUM_CANDIDATES if Path(p).is_file()), None) or shutil.which("chromium")
-    if not found:
-        pytest.skip("no Chromium (Debian's chromium package; .ci/run installs it when apt is available)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_server(process: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"voila exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        try:
-            # /api/kernelspecs answers at once; the notebook page itself only once its cells have run.
-            with urllib.request.urlopen(url + "api/kernelspecs", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # the server answers, even if not that route
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"voila did not answer on {url} within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 @pytest.fixture
 def voila_page(tmp_path):
-    """Voilà serving a copy of notebook 06 from ``tmp_path``: its default ``output_dir = "reports"`` is
-    ``tmp_path/reports``, where a small untrained model waits as the run's best model. Yields the URL."""
+    """Voilà serving a copy of notebook 06 from ``tmp_path`` with ``output_dir = "reports"`` (``tmp_path/reports``;
+    the notebook's own default, None, is the checkout's reports/), where a small untrained model waits as the run's
+    best model. Yields the URL."""
     pytest.importorskip("voila", reason="voila is not installed (pip install -e '.[dev]')")
-    from fer_workbench.training import run_model_path
+    from fer_workbench.models.registry import run_model_path
 
     save_tiny_model(run_model_path(tmp_path / "reports"))
-    shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
+    copy = nbformat.read(NOTEBOOK, as_version=4)
+    next(c for c in copy.cells if "parameters" in c.metadata.get("tags", [])).source += '\noutput_dir = "reports"\n'
+    nbformat.write(copy, tmp_path / NOTEBOOK.name)
     port = free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), TF_CPP_MIN_LOG_LEVEL="2",
                OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
@@ -85,63 +51,38 @@ def voila_page(tmp_path):
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for_server(process, url, log, SERVER_START_S)
+        # /api/kernelspecs answers at once; the notebook page itself only once its cells have run.
+        wait_for_server(process, url + "api/kernelspecs", log, SERVER_START_S, "voila")
         yield url, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def test_upload_a_photo_in_a_real_browser(voila_page, tmp_path):
-    executable = chromium_path()
+    chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     url, log = voila_page
     photo = tmp_path / "upload_astronaut.jpg"
     Image.fromarray(skdata.astronaut()).save(photo, quality=92)
 
     with sync_api.sync_playwright() as playwright:
+        context = launch_chromium(playwright, tmp_path / "chromium-profile", {"width": 1280, "height": 2000})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-                                                 timeout=60_000)
-        except sync_api.Error as exc:
-            pytest.skip(f"{executable} did not start under Playwright: {str(exc).splitlines()[0]}")
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(url, timeout=PAGE_LOAD_S * 1000, wait_until="load")
-            # The upload widget's box: the VBox holding the FileUpload button. Its <input type=file> is not always
-            # in the DOM, so the upload goes through the file chooser the button opens, as a user's would.
-            upload_button = page.locator(".widget-upload")
-            upload_button.first.wait_for(timeout=PAGE_LOAD_S * 1000)
-            assert upload_button.count() == 1
-            box = page.locator(".widget-vbox").filter(has=upload_button).last
-            assert "Choose one or more photos." in box.inner_text()
-
-            with page.expect_file_chooser(timeout=30_000) as chooser:
-                upload_button.click()
-            chooser.value.set_files(str(photo))
-            box.get_by_text(re.compile(r"1 photo\(s\): \d+ face\(s\)")).wait_for(timeout=PREDICTION_S * 1000)
-            status = box.get_by_text(re.compile(r"photo\(s\):")).inner_text()
-            assert "1 photo(s): 1 face(s), 0 with a problem" in status, status
-            face_line = box.get_by_text(re.compile(r"^face 1: \w+ \(")).first
-            face_line.wait_for(timeout=PREDICTION_S * 1000)
-            text = face_line.inner_text()
-            box_text = box.inner_text()
+            status, text, box_text = upload_photo(page, photo, PREDICTION_S)
             screenshot = os.environ.get("BROWSER_TEST_SCREENSHOT")
-            face_line.scroll_into_view_if_needed()
             page.screenshot(path=screenshot or str(tmp_path / "browser_test.png"), full_page=True)
-        except Exception:
+        except BaseException:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"page errors: {json.dumps(errors)}\nvoila log:\n{log.read_text(errors='replace')[-4000:]}")
+            print(f"page errors: {json.dumps(errors)}\nvoila log:\n{log_tail(log)}")
             raise
         finally:
-            browser.close()
+            context.close()
 
+    assert "1 photo(s): 1 face(s), 0 with a problem" in status, status
     assert photo.name in box_text, box_text  # the upload's own heading, not folder mode's photos
     match = re.match(r"face 1: (\w+) \((\d+)%\)", text)
     assert match, text

@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -238,3 +239,32 @@ def test_optional_row_id_column(tmp_path):
     path.write_text("\n".join(rows) + "\n")
     with pytest.raises(WorkbenchError, match="bad row_id on line 3"):
         load_fer_csv(path)
+
+
+def test_working_dataset_cleans_training_only_and_keeps_test_splits_whole(tmp_path, small_csv):
+    from fer_workbench.data import cleaned_data_path, cleaning_kept_rows, load_working_dataset
+
+    path, images, labels, splits = small_csv
+    source = load_dataset(path, cache=False)
+    out = tmp_path / "run"
+    dataset, note = load_working_dataset(path, out)
+    assert len(dataset) == len(source) and "no cleaned export" in note
+    # a cleaned export that dropped the first two rows of every split
+    drop = np.concatenate([np.flatnonzero(splits == s)[:2] for s in ("Training", "PublicTest", "PrivateTest")])
+    keep = np.setdiff1d(np.arange(len(images)), drop)
+    cleaned = cleaned_data_path(out)
+    cleaned.parent.mkdir(parents=True)
+    rows = [f"{labels[i]},{' '.join(map(str, images[i].ravel()))},{splits[i]},{i}" for i in keep]
+    cleaned.write_text("emotion,pixels,Usage,row_id\n" + "\n".join(rows) + "\n")
+    (cleaned.parent / "summary.json").write_text(json.dumps({"data_checksum": source.checksum}))
+    dataset, note = load_working_dataset(path, out)
+    for split in ("PublicTest", "PrivateTest"):
+        assert (dataset.splits == split).sum() == (splits == split).sum()  # test splits whole
+    assert (dataset.splits == "Training").sum() == (splits == "Training").sum() - 2
+    assert not np.isin(drop[:2], dataset.row_ids).any()
+    assert "Training only" in note and "PrivateTest 2 of 10" in note
+    kept = cleaning_kept_rows(dataset, out)
+    assert kept.sum() == len(dataset) - 4 and not kept[np.isin(dataset.row_ids, drop)].any()
+    (cleaned.parent / "summary.json").write_text(json.dumps({"data_checksum": "other"}))
+    assert cleaning_kept_rows(dataset, out) is None
+    assert "of other data" in load_working_dataset(path, out)[1]

@@ -16,7 +16,7 @@ from conftest import limit_tf_threads
 
 from fer_workbench import WorkbenchError
 from fer_workbench.distributed import Cluster, parse_oracle, read_log, trial_assignments
-from fer_workbench.training import replica_scaled
+from fer_workbench.runtime import replica_scaled
 from fer_workbench.tuning import open_tuner, results_frame
 
 limit_tf_threads()
@@ -259,7 +259,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from fer_workbench.config import get_profile
 from fer_workbench.data.fer_csv import parse_fer_csv_bytes
 from fer_workbench.data.synthetic import make_synthetic
-from fer_workbench.training import select_strategy, train
+from fer_workbench.runtime import select_strategy
+from fer_workbench.training import train
 from fer_workbench.tuning import make_tuner, results_frame, run_search
 
 out = sys.argv[1]

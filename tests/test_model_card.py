@@ -1,6 +1,7 @@
 """Shipping a run as the package model and writing the model card's figures and summary page."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import csv_text, limit_tf_threads
@@ -9,7 +10,9 @@ from test_training import TINY_VGG, toy_dataset
 from fer_workbench import WorkbenchError
 from fer_workbench.cli import main
 from fer_workbench.model_card import read_card, ship_run, write_card_report
-from fer_workbench.training import available_models, card_path_for, resolve_model_path, train
+from fer_workbench.models.io import card_path_for
+from fer_workbench.models.registry import resolve_model_path
+from fer_workbench.training import train
 
 limit_tf_threads()
 
@@ -67,28 +70,81 @@ def test_cli_ship_and_model_card(run_dir, tmp_path, capsys):
     assert "no model.keras" in capsys.readouterr().err
 
 
-def test_resolve_model_path_order(tmp_path, monkeypatch):
+def test_resolve_model_path_explicit_or_shipped(tmp_path, monkeypatch):
     from fer_workbench import config
 
     shipped = tmp_path / "assets" / "fer2013_model.keras"
-    run_model = tmp_path / "out" / "models" / "best" / "model.keras"
-    for path in (shipped, run_model):
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"x")
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(b"x")
     monkeypatch.setattr(config, "shipped_model_path", lambda: shipped)
-    assert resolve_model_path(None, tmp_path / "out") == shipped
-    assert resolve_model_path(None, tmp_path / "out", prefer="run") == run_model
-    assert list(available_models(None, tmp_path / "out", prefer="run").items()) == [
-        ("this run's notebook-03 model", run_model.resolve()), ("shipped FER2013 model", shipped.resolve())]
+    assert resolve_model_path(None) == shipped == resolve_model_path("shipped")
     other = tmp_path / "mine.keras"
     other.write_bytes(b"x")
-    assert list(available_models(other, tmp_path / "out")) == ["mine.keras", "shipped FER2013 model",
-                                                                "this run's notebook-03 model"]
-    assert list(available_models(shipped, None)) == ["shipped FER2013 model"]
-    run_model.unlink()
-    assert resolve_model_path(None, tmp_path / "out", prefer="run") == shipped
+    assert resolve_model_path(other) == other
     with pytest.raises(WorkbenchError, match="no such model file"):
         resolve_model_path(tmp_path / "missing.keras")
+
+
+def _learned_model(dataset, path: Path, epochs: int) -> Path:
+    """A tiny CNN fitted on ``dataset``'s Training split for ``epochs`` epochs (0: untrained)."""
+    import keras
+
+    from fer_workbench.models import build_model
+    from fer_workbench.models.io import save_model
+    from fer_workbench.preprocess import to_model_input
+
+    keras.utils.set_random_seed(0)
+    model = build_model("baseline_cnn", widths=[8, 8, 8], dense=[16, 8])
+    if epochs:
+        train = dataset.split("Training")
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(to_model_input(train.images), train.labels, epochs=epochs, batch_size=16, verbose=0)
+    return save_model(model, path, {"preprocessing": "none"})
+
+
+def test_choose_model_scores_candidates_on_publictest_and_caches(tmp_path, monkeypatch):
+    from fer_workbench import config
+    from fer_workbench.models.registry import CHOICE_FILE, RUN_LABEL, SHIPPED_LABEL, choose_model, run_model_path
+
+    data = toy_dataset()
+    out = tmp_path / "run"
+    shipped = _learned_model(data, tmp_path / "shipped.keras", 0)
+    monkeypatch.setattr(config, "shipped_model_path", lambda: shipped)
+    run_model = _learned_model(data, run_model_path(out), 12)
+    choice = choose_model(None, out, data)
+    by_label = {c.label: c for c in choice.candidates}
+    assert set(by_label) == {RUN_LABEL, SHIPPED_LABEL}
+    assert by_label[RUN_LABEL].n == (data.splits == "PublicTest").sum()
+    best = max(choice.candidates, key=lambda c: c.accuracy)
+    assert choice.path == best.path and choice.rule == "best PublicTest accuracy"
+    assert choice.label in choice.summary() and "PublicTest" in choice.summary()
+    assert list(choice.models())[0] == choice.label and choice.table()["chosen"].sum() == 1
+    assert (out / CHOICE_FILE).is_file()
+    cached = choose_model(None, out, data)
+    assert cached.to_dict() == choice.to_dict()
+    explicit = choose_model("shipped", out, data)
+    assert explicit.path == shipped and explicit.rule == "explicit" and "explicitly" in explicit.summary()
+    run_model.unlink()
+    assert choose_model(None, out, data).path == shipped  # the cache keys on the files that exist
+
+
+def test_choose_model_leaves_out_models_of_other_classes(tmp_path, monkeypatch):
+    from fer_workbench import config
+    from fer_workbench.models import build_model
+    from fer_workbench.models.io import save_model
+    from fer_workbench.models.registry import choose_model, run_model_path
+
+    data = toy_dataset()
+    five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)),
+                      tmp_path / "five.keras")
+    monkeypatch.setattr(config, "shipped_model_path", lambda: five)
+    _learned_model(data, run_model_path(tmp_path / "run"), 0)
+    choice = choose_model(None, tmp_path / "run", data)
+    left_out = [c for c in choice.candidates if not c.compatible]
+    assert len(left_out) == 1 and "predicts 5 classes" in left_out[0].reason
+    assert "Left out" in choice.summary()
+    with pytest.raises(WorkbenchError, match="no model fits this data.*predicts 5 classes"):
+        choose_model(None, tmp_path / "empty-run", data)
 
 
 @pytest.mark.parametrize("name, epochs", [("fer2013-cpu", 50), ("fer2013-gpu", 300)])
@@ -106,7 +162,8 @@ def test_committed_recipes_are_complete_training_configs(name, epochs):
 
 def test_predict_with_models_skips_a_model_of_other_classes(run_dir, tmp_path):
     from fer_workbench.models import build_model
-    from fer_workbench.training import load_model, predict_with_models, save_model
+    from fer_workbench.models.io import load_model, save_model
+    from fer_workbench.models.registry import predict_with_models
 
     five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)), tmp_path / "five.keras")
     data = toy_dataset()

@@ -16,7 +16,7 @@ CARD_KEYS = {"model", "train_config", "data_checksum", "training_seconds", "imag
 
 @pytest.fixture(scope="module")
 def shipped():
-    from fer_workbench.training import load_model
+    from fer_workbench.models.io import load_model
 
     return load_model(shipped_model_path())
 
@@ -46,7 +46,7 @@ def real_dataset(real_csv):
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_card_metrics_reproduce_on_real_data(shipped, real_dataset):
-    from fer_workbench.training import predict_proba
+    from fer_workbench.inference import predict_proba
 
     card = read_card(shipped_model_path())
     assert card["data_checksum"] == real_dataset.checksum
@@ -61,7 +61,7 @@ def test_card_metrics_reproduce_on_real_data(shipped, real_dataset):
 @pytest.mark.slow
 def test_saliency_checks_pass_on_shipped_model(shipped, real_dataset):
     from fer_workbench.saliency import check_verdicts, faithfulness_table, randomisation_table
-    from fer_workbench.training import predict_proba
+    from fer_workbench.inference import predict_proba
 
     test = real_dataset.split("PrivateTest")
     rows = np.random.default_rng(0).choice(len(test), 48, replace=False)

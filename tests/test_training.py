@@ -15,22 +15,12 @@ from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.models import VGGConfig, build_model, tag_model
 from fer_workbench.preprocess import to_model_input
-from fer_workbench.training import (
-    Predictor,
-    TrainConfig,
-    augment_batch,
-    compiled_predict,
-    leakage_free_indices,
-    load_model,
-    make_train_dataset,
-    precision_policy,
-    predict_proba,
-    resolve_config,
-    save_model,
-    select_device,
-    ten_crops,
-    train,
-)
+from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.inference import Predictor, compiled_predict, predict_proba, ten_crops
+from fer_workbench.inputs import augment_batch, make_train_dataset
+from fer_workbench.models.io import load_model, save_model
+from fer_workbench.runtime import precision_policy, select_device
+from fer_workbench.training import TrainConfig, resolve_config, train
 
 limit_tf_threads()
 
@@ -199,9 +189,9 @@ def test_resume_continues_from_saved_epoch(toy, tmp_path):
 
 
 def test_mixed_precision_training_saves_a_float32_model(toy, tmp_path, monkeypatch):
-    from fer_workbench import training
+    from fer_workbench import runtime
 
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bfloat16 is emulated elsewhere: slow, same
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)  # bfloat16 is emulated elsewhere: slow, same
     result = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG, "precision": "bfloat16"}, tmp_path, "smoke",
                    seed=0, epochs=1, verbose=0)
     assert result.device.mixed_precision == "mixed_bfloat16"

@@ -240,3 +240,16 @@ def group_table(dataset: Dataset, group: np.ndarray) -> pd.DataFrame:
     table["cross_split"] = table["n_splits"] > 1
     table["label_conflict"] = table["n_labels"] > 1
     return table.drop(columns=["n_splits", "n_labels"]).reset_index()
+
+
+def leakage_free_indices(dataset: Dataset, test_split: str = "PrivateTest", train_split: str = "Training"
+                         ) -> np.ndarray:
+    """Dataset positions of ``test_split`` images with no byte-identical copy in ``train_split``."""
+    train_idx = np.flatnonzero(dataset.splits == train_split)
+    test_idx = np.flatnonzero(dataset.splits == test_split)
+    groups = exact_duplicate_groups(dataset.images[np.concatenate([train_idx, test_idx])])
+    train_groups = np.unique(groups[:len(train_idx)])
+    test_groups = groups[len(train_idx):]
+    leaked = (test_groups >= 0) & np.isin(test_groups, train_groups)
+    return test_idx[~leaked]
+

@@ -12,16 +12,6 @@ from fer_workbench.preprocess import hog_features
 MODELS = ("cnn", "hog-logreg")
 
 
-def _limit_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialised in this process; keep its settings
-        pass
-
-
 def _tiny_cnn(n_classes: int, seed: int, learning_rate: float):
     import keras
 
@@ -47,7 +37,9 @@ def _tiny_cnn(n_classes: int, seed: int, learning_rate: float):
 def _fit_predict_cnn(x_train, y_train, x_test, n_classes, epochs, seed, threads):
     import keras
 
-    _limit_threads(threads)
+    from fer_workbench.runtime import limit_threads
+
+    limit_threads(threads)
     rate = 3e-3
     model = _tiny_cnn(n_classes, seed, rate)
     schedule = keras.callbacks.LearningRateScheduler(lambda e: rate * 0.5 * (1 + np.cos(np.pi * e / epochs)))

@@ -451,9 +451,9 @@ def occlusion_scores(images: np.ndarray, seed: int = 0, epochs: int = 6, max_tra
         raise WorkbenchError(f"occlusion scores need epochs ≥ 1 and max_train ≥ 4, got {epochs} and {max_train}")
     epochs, max_train = int(epochs), int(max_train)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fer_workbench.cleaning.label_issues import _limit_threads
+    from fer_workbench.runtime import limit_threads
 
-    _limit_threads(threads)
+    limit_threads(threads)
     rng = np.random.default_rng(seed)
     crossfit = len(images) >= max_train
     per_model = max_train // 2 if crossfit else len(images)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from fer_workbench.data.cache import cache_file, load_cached, save_cached
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.data.fer_csv import load_fer_csv
@@ -54,21 +56,53 @@ def cleaned_data_path(output_dir: str | os.PathLike) -> Path:
     return Path(output_dir) / "clean" / "cleaned.csv"
 
 
-def load_working_dataset(data_path, output_dir, profile: str = "smoke", seed: int = 0) -> tuple[Dataset, str]:
-    """The dataset later notebooks work on: the cleaned export of this run when cleaning produced one for the
-    same source data, else the source itself. Returns the dataset and a sentence saying which it is."""
-    source = load_dataset(resolve_data_path(data_path, profile, seed))
+def cleaning_kept_rows(dataset: Dataset, output_dir: str | os.PathLike) -> np.ndarray | None:
+    """Boolean mask over ``dataset``: the rows notebook 02 / `fer-workbench clean` kept in this run's cleaned export;
+    None when the run has no export made from this very data."""
+    import json
+
+    import pandas as pd
+
     cleaned = cleaned_data_path(output_dir)
     summary = cleaned.parent / "summary.json"
-    if cleaned.exists() and summary.exists():
-        import json
+    if not (cleaned.exists() and summary.exists()):
+        return None
+    try:
+        made_from = json.loads(summary.read_text(encoding="utf-8")).get("data_checksum")
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"{summary}: unreadable cleaning summary ({exc})") from None
+    if made_from != dataset.checksum:
+        return None
+    try:
+        kept_ids = pd.read_csv(cleaned, usecols=["row_id"])["row_id"].to_numpy()
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"{cleaned}: cannot read its row_id column ({exc}); run 02_clean again") from None
+    return np.isin(dataset.row_ids, kept_ids)
 
-        if json.loads(summary.read_text()).get("data_checksum") == source.checksum:
-            dataset = load_dataset(cleaned)
-            return dataset, (f"cleaned export {cleaned} ({len(dataset)} of {len(source)} images kept by "
-                             f"cleaning)")
+
+def load_working_dataset(data_path, output_dir, profile: str = "smoke", seed: int = 0,
+                         skip_bad_rows: bool = False) -> tuple[Dataset, str]:
+    """The dataset later notebooks work on, and a sentence saying what it is.
+
+    Cleaning decides what *training* sees: with this run's cleaned export of the same source, Training keeps only
+    the rows cleaning kept, while PublicTest and PrivateTest stay whole (n = 3,589 each on FER2013), so test
+    figures compare with papers and model cards. ``cleaning_kept_rows`` gives the cleaned test subsets to report
+    beside the full figures.
+    """
+    source = load_dataset(resolve_data_path(data_path, profile, seed), skip_bad_rows=skip_bad_rows)
+    cleaned = cleaned_data_path(output_dir)
+    if not cleaned.exists():
+        return source, f"{source.source} (no cleaned export in {cleaned.parent}: run 02_clean first to use one)"
+    kept = cleaning_kept_rows(source, output_dir)
+    if kept is None:
         return source, f"{source.source} (the cleaned export in {cleaned.parent} is of other data: not used)"
-    return source, f"{source.source} (no cleaned export in {cleaned.parent}: run 02_clean first to use one)"
+    training = source.splits == "Training"
+    dataset = source.subset(kept | ~training)
+    removed = ", ".join(f"{name} {int((~kept & (source.splits == name)).sum()):,} of "
+                        f"{int((source.splits == name).sum()):,}" for name in source.split_names())
+    return dataset, (f"{source.source} with this run's cleaning applied to Training only "
+                     f"({int((kept & training).sum()):,} of {int(training.sum()):,} Training images kept; test "
+                     f"splits evaluated in full). Cleaning flagged: {removed}.")
 
 
-__all__ += ["cleaned_data_path", "load_working_dataset"]
+__all__ += ["cleaned_data_path", "cleaning_kept_rows", "load_working_dataset"]

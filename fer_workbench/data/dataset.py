@@ -55,6 +55,17 @@ class Dataset:
                        splits=self.splits[selector], row_ids=self.row_ids[selector],
                        paths=None if self.paths is None else self.paths[selector])
 
+    def sample(self, n: int | None, seed: int = 0) -> Dataset:
+        """At most ``n`` rows drawn reproducibly for ``seed``, in their original order (all rows when ``n`` is
+        None, 0 or not smaller than the dataset)."""
+        return self.subset(self.sample_positions(n, seed))
+
+    def sample_positions(self, n: int | None, seed: int = 0) -> np.ndarray:
+        """The positions ``sample`` takes."""
+        if not n or n >= len(self):
+            return np.arange(len(self))
+        return np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+
     def split(self, name: str) -> Dataset:
         if name not in self.split_names():
             raise WorkbenchError(f"{self.source or 'dataset'}: no split {name!r}; it has "

@@ -2,11 +2,17 @@
 
 Parsing reads the file once, splits rows with bytes methods and parses each pixel field with one C call into
 a preallocated array (see benchmarks/bench_csv_parse.py for the ratio against the usual pandas recipe).
+
+Text as spreadsheets and editors save it is accepted: a UTF-8 byte-order mark, Windows (CRLF) or classic Mac
+(CR) line endings, blank lines at the end. UTF-16/UTF-32 text and binary files are refused with one line saying
+what the file is. Reads are bounded (MAX_CSV_BYTES on disk and decompressed), and text quoted from the file in
+messages is escaped and cut (`errors.quote`).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import multiprocessing
 import os
@@ -19,8 +25,8 @@ import numpy as np
 
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE, SPLITS
 from fer_workbench.data.dataset import Dataset
-from fer_workbench.errors import WorkbenchError
-from fer_workbench.files import sha256_bytes
+from fer_workbench.errors import WorkbenchError, quote
+from fer_workbench.files import read_bounded, sha256_bytes
 
 try:  # ISA-L decompresses gzip about 3x faster than zlib; optional, same output
     from isal import igzip as _gzip
@@ -31,21 +37,59 @@ PIXELS = IMAGE_SIZE * IMAGE_SIZE
 REQUIRED_COLUMNS = ("emotion", "pixels", "Usage")
 MAX_LISTED = 10
 PARALLEL_MIN_ROWS = 4_000  # below this, starting worker processes costs more than it saves
+MAX_CSV_BYTES = 2_000_000_000  # on disk and decompressed: FER2013 is 0.3 GB; a gzip bomb stops here
+_LIMIT_HINT = " (MAX_CSV_BYTES in fer_workbench/data/fer_csv.py)"
+
+_BOM_UTF8 = b"\xef\xbb\xbf"
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+_SIGNATURES = {b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?)", b"\x89PNG": "a PNG image",
+               b"\xff\xd8\xff": "a JPEG image", b"%PDF": "a PDF document", b"BZh": "a bzip2 archive",
+               b"\xfd7zXZ": "an xz archive", b"\x28\xb5\x2f\xfd": "a zstd archive"}
 
 
 def read_source_bytes(path: Path) -> tuple[bytes, str]:
-    """The file's decompressed contents and the checksum of the bytes on disk."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    """The file's decompressed contents and the checksum of the bytes on disk (both at most MAX_CSV_BYTES)."""
+    raw = read_bounded(path, MAX_CSV_BYTES, hint=_LIMIT_HINT)
     checksum = sha256_bytes(raw)
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = _gzip.decompress(raw)
-        except (OSError, EOFError, ValueError) as exc:
-            raise WorkbenchError(f"{path}: not a readable gzip file ({exc})") from None
+            with _gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                raw = stream.read(MAX_CSV_BYTES + 1)
+        except MemoryError:
+            raise WorkbenchError(f"{path}: not enough memory to decompress it") from None
+        except Exception as exc:  # noqa: BLE001 -- gzip, zlib and ISA-L errors: truncated or corrupt data
+            raise WorkbenchError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc})") from None
+        if len(raw) > MAX_CSV_BYTES:
+            raise WorkbenchError(f"{path}: decompresses to more than {MAX_CSV_BYTES / 1e9:g} GB, over the "
+                                 f"limit{_LIMIT_HINT}")
     return raw, checksum
+
+
+def _as_text(data: bytes, source: str) -> bytes:
+    """CSV bytes with a UTF-8 byte-order mark removed and line endings made ``\\n``; one clear line for files that
+    are not UTF-8/ASCII text (UTF-16/32 as Windows "Unicode text" exports write, archives, images, binaries)."""
+    data = data.removeprefix(_BOM_UTF8)
+    for bom, encoding in _BOMS.items():
+        if data.startswith(bom):
+            raise WorkbenchError(f"{source}: {encoding} text (byte-order mark {bom.hex(' ')}); save it as UTF-8 "
+                                 f"or plain CSV")
+    for signature, kind in _SIGNATURES.items():
+        if data.startswith(signature):
+            raise WorkbenchError(f"{source}: {kind}, not CSV text")
+    head = data[:4096]
+    if b"\x00" in head:
+        if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
+            raise WorkbenchError(f"{source}: looks like UTF-16 text without a byte-order mark; save it as UTF-8 "
+                                 f"or plain CSV")
+        raise WorkbenchError(f"{source}: holds NUL bytes: a binary file, not CSV text")
+    if not data.strip():
+        raise WorkbenchError(f"{source}: empty file")
+    first_newline = data.find(b"\n")
+    if b"\r" in (data[:first_newline] if first_newline >= 0 else data):
+        data = data.replace(b"\r\n", b"\n")  # Windows line endings: the copy is only paid when needed
+        if b"\r" in data[: data.find(b"\n") if b"\n" in data else len(data)]:
+            data = data.replace(b"\r", b"\n")  # classic Mac: CR alone ends each line
+    return data
 
 
 def _describe(lines: list[int], reason: str) -> str:
@@ -58,6 +102,8 @@ def _pixel_problem(field: bytes) -> tuple[str, str]:
     """Why a pixel field failed to parse (only called for rows the fast path rejected)."""
     tokens = field.split()
     if not all(t.isdigit() for t in tokens):
+        if all(t.lstrip(b"-+").isdigit() for t in tokens):
+            return "negative pixel value", ""
         return "non-numeric pixel value", ""
     if len(tokens) != PIXELS:
         return "wrong pixel count", f"{len(tokens)} pixel values instead of {PIXELS}"
@@ -76,7 +122,7 @@ class _Layout:
 def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
     """Parse data rows [start, stop): uint8 pixels, labels, split names and problems keyed by row index."""
     n = stop - start
-    pixels = np.zeros((n, PIXELS), np.uint16)  # wider than uint8 so values above 255 are caught, not wrapped
+    pixels = np.zeros((n, PIXELS), np.uint8)
     labels = np.zeros(n, np.int64)
     row_ids = np.arange(start, stop, dtype=np.int64)
     usage = [""] * n
@@ -90,38 +136,38 @@ def _parse_rows(lines: list[bytes], start: int, stop: int, layout: _Layout):
             i = start + k
             parts = lines[i].split(b",")
             if len(parts) != layout.n_columns:
-                problems[i] = ("wrong field count", f"{len(parts)} fields instead of {layout.n_columns}")
+                problems[i] = (("blank line", "") if not lines[i].strip() else
+                               ("wrong field count", f"{len(parts)} fields instead of {layout.n_columns}"))
                 continue
             label = parts[layout.i_label].strip().strip(b'"')
-            if not label.isdigit() or int(label) >= n_classes:
-                problems[i] = ("emotion label out of range",
-                               f"emotion {label.decode('utf-8', 'replace')!r} not in 0..{n_classes - 1}")
+            if not label.isdigit() or len(label) > 3 or int(label) >= n_classes:
+                problems[i] = ("emotion label out of range", f"emotion {quote(label)} not in 0..{n_classes - 1}")
                 continue
             split = split_names.get(parts[layout.i_usage].strip().strip(b'"'))
             if split is None:
-                problems[i] = ("unknown Usage",
-                               f"Usage {parts[layout.i_usage].strip().decode('utf-8', 'replace')!r}")
+                problems[i] = ("unknown Usage", f"Usage {quote(parts[layout.i_usage].strip())}")
                 continue
             if layout.i_row_id >= 0:
                 source_row = parts[layout.i_row_id].strip().strip(b'"')
-                if not source_row.isdigit():
-                    problems[i] = ("bad row_id", f"row_id {source_row.decode('utf-8', 'replace')!r}")
+                if not source_row.isdigit() or len(source_row) > 18:  # int64, and Python's int() digit limit
+                    problems[i] = ("bad row_id", f"row_id {quote(source_row)}")
                     continue
                 row_ids[k] = int(source_row)
             field = parts[layout.i_pixels].strip().strip(b'"')
-            try:
-                values = fromstring(field, dtype=np.uint16, sep=" ")
+            try:  # int64, not uint8/uint16: a narrow type wraps 300 → 44 and 65600 → 64 silently
+                values = fromstring(field, dtype=np.int64, sep=" ")
             except ValueError:  # numpy ≥ 2.3 raises on a token that is not a number
                 values = None
             if values is None or values.size != PIXELS or not field[-1:].isdigit():
                 problems[i] = _pixel_problem(field)
                 continue
+            if values.view(np.uint64).max() > 255:  # negative values become huge as uint64: one check for both
+                problems[i] = _pixel_problem(field)
+                continue
             pixels[k] = values
             labels[k] = int(label)
             usage[k] = split
-    for k in np.flatnonzero(pixels.max(axis=1) > 255):
-        problems[start + int(k)] = ("pixel value above 255", "")
-    return pixels.astype(np.uint8), labels, usage, problems, row_ids
+    return pixels, labels, usage, problems, row_ids
 
 
 _FORK_LINES: list[bytes] = []  # rows handed to forked workers by inheritance instead of pickling 300 MB
@@ -155,18 +201,17 @@ def parse_fer_csv_bytes(data: bytes, source: str, checksum: str = "", skip_bad_r
     Each row's pixel field is parsed by one C-level ``np.fromstring`` call; that call rejects a bad token,
     so only rejected rows get a closer look. Large files are parsed by one forked process per core.
     """
-    if b"\r" in data[: data.find(b"\n")]:  # Windows line endings: the copy is only paid when needed
-        data = data.replace(b"\r\n", b"\n")
+    data = _as_text(data, source)
     lines = data.split(b"\n")
     columns = [c.strip().strip(b'"').decode("utf-8", "replace") for c in lines[0].split(b",")]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise WorkbenchError(f"{source}: missing column{'s' if len(missing) > 1 else ''} "
-                             f"{', '.join(missing)} (header has: {', '.join(columns)})")
+                             f"{', '.join(missing)} (header has: {quote(lines[0].strip())})")
     layout = _Layout(len(columns), *(columns.index(name) for name in REQUIRED_COLUMNS),
                      i_row_id=columns.index("row_id") if "row_id" in columns else -1)
     del lines[0]
-    if lines and not lines[-1].strip():
+    while lines and not lines[-1].strip():  # blank lines at the end are not rows
         lines.pop()
     if not lines:
         raise WorkbenchError(f"{source}: no data rows")

@@ -12,8 +12,9 @@ import pandas as pd
 
 from fer_workbench import SPLITS
 from fer_workbench.data.dataset import Dataset
+from fer_workbench.data.fer_csv import MAX_CSV_BYTES
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.files import sha256_bytes
+from fer_workbench.files import read_bounded, sha256_bytes
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
                 "unknown", "NF")
@@ -90,10 +91,7 @@ class FerPlusVotes:
 def load_ferplus(path: str | os.PathLike) -> FerPlusVotes:
     """Read `fer2013new.csv` (FER+ votes in FER2013 row order)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raw = read_bounded(path, MAX_CSV_BYTES)  # refuses devices such as /dev/zero; never reads without limit
     try:
         frame = pd.read_csv(io.BytesIO(raw), dtype={"Image name": str}, keep_default_na=False,
                             compression="infer" if path.suffix != ".gz" else "gzip")

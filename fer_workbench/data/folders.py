@@ -9,13 +9,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from fer_workbench import CLASS_NAMES
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.photos import to_gray48
+from fer_workbench.photos import MAX_PHOTO_PIXELS, to_gray48
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -73,9 +73,16 @@ def scan_image_folder(root: Path) -> tuple[list[tuple[Path, int, str]], list[str
     return entries, skipped
 
 
-def read_gray48(path: Path) -> np.ndarray:
-    """One image file as 48×48 uint8 grayscale (EXIF orientation applied, first frame of animations)."""
+def read_gray48(path: Path, max_pixels: int | None = MAX_PHOTO_PIXELS) -> np.ndarray:
+    """One image file as 48×48 uint8 grayscale (EXIF orientation applied, first frame of animations).
+
+    An image over ``max_pixels`` (the photo limit, 50 megapixels) is refused from its header, before decoding.
+    """
     with Image.open(path) as image:
+        width, height = image.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ValueError(f"{width}×{height} = {width * height / 1e6:.1f} megapixels is over the "
+                             f"{max_pixels / 1e6:g}-megapixel limit (a decompression bomb?)")
         image.seek(0)
         return to_gray48(ImageOps.exif_transpose(image))
 
@@ -107,8 +114,10 @@ def load_image_folder(path: str | os.PathLike, skip_unreadable: bool = False, pr
         try:
             images.append(read_gray48(file))
             keep.append(i)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-            unreadable.append((str(file), str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        except MemoryError:
+            unreadable.append((str(file), "not enough memory to decode it"))
+        except Exception as exc:  # noqa: BLE001 -- decoders raise OSError, ValueError, SyntaxError, struct.error...
+            unreadable.append((str(file), str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__))
     if unreadable and not skip_unreadable:
         shown = "; ".join(f"{p} ({why})" for p, why in unreadable[:5])
         more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""

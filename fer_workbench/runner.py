@@ -3,12 +3,14 @@
 Layout of a run directory ``out_dir``::
 
     out_dir/
-        index.html              links every notebook, with the run's metadata (self-contained)
-        run.json                the same metadata and one record per notebook
+        index.html              the results summary, every notebook, the run's metadata (self-contained)
+        run.json                the same metadata, one record per notebook, and the results under "results"
         01_explore.html         nbconvert "lab" export of the executed notebook
         02_clean.html
         executed/01_explore.ipynb
         executed/02_clean.ipynb
+        results/01_explore.json what the notebook found (:func:`record_results`), gathered into run.json
+        results/01_explore.png  its optional thumbnail, shown in index.html
 
 Decisions worth knowing:
 
@@ -32,6 +34,12 @@ Decisions worth knowing:
   banner) and its HTML are kept, its record says where it failed, later notebooks are "not run" (and
   any stale outputs of theirs from an earlier run in the same directory are removed). Ctrl-C stops the
   kernel, records the notebook as failed ("KeyboardInterrupt"), writes the index and re-raises.
+* **Results.** Each notebook ends by calling :func:`record_results` with a small JSON-ready dict of its key
+  results (and optionally a figure for a thumbnail). Before a notebook runs, its results from an earlier run in
+  the same directory are removed, so run.json and index.html only ever show what this run found.
+* **Quiet kernels.** The run sets TensorFlow's logging environment (:mod:`fer_workbench.tf_setup`) before it
+  starts kernels, and the kernels import TensorFlow through the package's quiet import: no C++ start-up lines
+  in the exported pages.
 * **Plotly.** The HTML is exported with ``HTMLExporter(template_name="lab")`` keeping all outputs. Figures
   shown with plotly's ``"notebook"`` renderer carry plotly.js inline (once per notebook, in the first
   figure's cell) and render without network access. ipywidgets' live state is not exported.
@@ -53,12 +61,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from fer_workbench.config import notebooks_dir
+from fer_workbench import tf_setup
+from fer_workbench.config import notebooks_dir, project_root
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.files import atomic_write_text, sha256_file
+from fer_workbench.files import atomic_write_bytes, atomic_write_text, sha256_file
 from fer_workbench.provenance import run_metadata
 
 NOTEBOOK_PATTERN = re.compile(r"^(?P<number>\d{2,})_(?P<name>[^.].*)\.ipynb$")
+RESULTS_DIR = "results"  # inside a run directory: NN_name.json (+ NN_name.png) per notebook
+THUMBNAIL_SIZE = (480, 360)  # largest thumbnail, pixels (width, height)
 
 OK = "ok"
 FAILED = "failed"
@@ -132,7 +143,143 @@ def discover_notebooks(directory: str | os.PathLike | None = None,
     return _select(paths, only)
 
 
-# --------------------------------------------------------------------------------------------- results
+# --------------------------------------------------------------------------------------------- output directory
+
+
+def source_checkout() -> Path | None:
+    """The source checkout the package runs from (it has pyproject.toml and notebooks/), or None when installed."""
+    root = project_root()
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def default_reports_dir() -> Path:
+    """Where runs and interactive notebooks write by default: the checkout's ``reports/`` (git-ignored), or
+    ``~/fer-workbench/reports`` for an installed package."""
+    checkout = source_checkout()
+    return checkout / "reports" if checkout is not None else Path.home() / "fer-workbench" / "reports"
+
+
+def resolve_output_dir(output_dir: str | os.PathLike | None) -> Path:
+    """A notebook's ``output_dir`` parameter as an absolute, existing directory, printing where outputs go.
+
+    None (the notebooks' interactive default) means :func:`default_reports_dir`, so running a notebook in
+    JupyterLab never writes beside the source notebooks; ``fer-workbench run`` always passes its ``--out``.
+    """
+    directory = Path(default_reports_dir() if output_dir is None else output_dir).expanduser().absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    print(f"outputs go to {directory}")
+    return directory
+
+
+# --------------------------------------------------------------------------------------------- results documents
+
+
+def _notebook_stem(notebook_name: str | os.PathLike) -> str:
+    stem = Path(str(notebook_name)).name.removesuffix(".ipynb")
+    if not NOTEBOOK_PATTERN.match(f"{stem}.ipynb"):
+        raise WorkbenchError(f"notebook name must look like NN_name (e.g. 05_metrics), got {str(notebook_name)!r}")
+    return stem
+
+
+def results_path(output_dir: str | os.PathLike, notebook_name: str) -> Path:
+    """``<output_dir>/results/NN_name.json``."""
+    return Path(output_dir) / RESULTS_DIR / f"{_notebook_stem(notebook_name)}.json"
+
+
+def thumbnail_path(output_dir: str | os.PathLike, notebook_name: str) -> Path:
+    """``<output_dir>/results/NN_name.png``."""
+    return results_path(output_dir, notebook_name).with_suffix(".png")
+
+
+def json_ready(value):
+    """``value`` as plain JSON values: numpy scalars and arrays, pandas Series / DataFrames (records), paths and
+    tuples converted; NaN and infinities become None (strict JSON has no NaN)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # DataFrame: one record per row, index kept
+        if type(value.index).__name__ != "RangeIndex":
+            value = value.reset_index()
+        return json_ready(value.to_dict(orient="records"))
+    if hasattr(value, "to_dict") and hasattr(value, "index"):  # Series
+        return json_ready(value.to_dict())
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy array or scalar
+        return json_ready(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def thumbnail_png(figure, size: tuple[int, int] = THUMBNAIL_SIZE) -> bytes:
+    """PNG bytes of a small thumbnail of a matplotlib figure, a PIL image or an image array (grey or RGB)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if hasattr(figure, "savefig"):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", facecolor="white")
+        image = Image.open(io.BytesIO(buffer.getvalue()))
+    elif isinstance(figure, Image.Image):
+        image = figure
+    elif isinstance(figure, np.ndarray) and figure.ndim in (2, 3) and figure.size:
+        image = Image.fromarray(np.clip(figure, 0, 255).astype(np.uint8))
+    else:
+        raise WorkbenchError(f"a thumbnail needs a matplotlib figure, a PIL image or an image array, "
+                             f"not {type(figure).__name__}")
+    image = image.convert("RGB")
+    image.thumbnail(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def record_results(output_dir: str | os.PathLike, notebook_name: str, results: dict, figure=None) -> Path:
+    """Write a notebook's key results to ``<output_dir>/results/NN_name.json`` (atomically) and, given a figure
+    (matplotlib figure, PIL image or image array), a small PNG thumbnail beside it.
+
+    ``fer-workbench run`` gathers these into run.json (under ``"results"``, keyed by notebook name) and shows them
+    at the top of index.html: a ``"headline"`` list of short sentences is shown as is, otherwise the top-level
+    numbers and strings. Returns the JSON path.
+    """
+    if not isinstance(results, dict):
+        raise WorkbenchError(f"results must be a dict, got {type(results).__name__}")
+    target = results_path(output_dir, notebook_name)
+    document = json_ready(results)
+    atomic_write_text(target, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    thumbnail = thumbnail_path(output_dir, notebook_name)
+    if figure is None:
+        thumbnail.unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(thumbnail, thumbnail_png(figure))
+    print(f"results recorded in {target}")
+    return target
+
+
+def read_results(output_dir: str | os.PathLike, notebook_name: str) -> dict | None:
+    """A notebook's recorded results, or None when it recorded none (or the file is not a JSON object)."""
+    path = results_path(output_dir, notebook_name)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _remove_results(output_dir: Path, notebook_name: str) -> None:
+    results_path(output_dir, notebook_name).unlink(missing_ok=True)
+    thumbnail_path(output_dir, notebook_name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- records
 
 
 @dataclass
@@ -148,6 +295,8 @@ class NotebookRecord:
     error: str | None = None  # one line, e.g. "ValueError: bad row"
     failed_cell: int | None = None  # 0-based index into the *source* notebook's cells
     failed_execution_count: int | None = None  # the "In [n]" shown in the executed notebook / HTML
+    results: Path | None = None  # results/NN_name.json when the notebook recorded results
+    thumbnail: Path | None = None  # results/NN_name.png when it recorded a figure with them
 
     @property
     def stem(self) -> str:
@@ -167,6 +316,7 @@ class NotebookRecord:
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "html": rel(self.html), "executed": rel(self.executed), "error": self.error,
             "failed_cell": self.failed_cell, "failed_execution_count": self.failed_execution_count,
+            "results": rel(self.results), "thumbnail": rel(self.thumbnail),
         }
 
     def failure_message(self) -> str | None:
@@ -187,6 +337,7 @@ class PipelineResult:
     records: list[NotebookRecord]
     metadata: dict = field(default_factory=dict)
     run_json: Path | None = None
+    results: dict = field(default_factory=dict)  # notebook stem -> its recorded results, in run order
 
     @property
     def ok(self) -> bool:
@@ -489,6 +640,7 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
             raise WorkbenchError(f"notebook not found: {', '.join(missing)}")
         paths = _select(paths, only)
     kernel = check_kernel(kernel_name)
+    tf_setup.configure_environment()  # inherited by the kernels: no TensorFlow start-up lines in the pages
 
     parameters = _plain(dict(parameters or {}))
     parameters["output_dir"] = str(out_dir)
@@ -508,17 +660,20 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
         for record in records:
             if stopped:
                 record.status = NOT_RUN
+                _remove_results(out_dir, record.stem)
                 record.html.unlink(missing_ok=True)
                 record.executed.unlink(missing_ok=True)
                 record.html = record.executed = None
                 continue
             bar.set_description(record.stem)
             record.status = RUNNING
+            _remove_results(out_dir, record.stem)
             _write_index(result)
             try:
                 _execute(record, out_dir, parameters, kernel, progress, timeout_per_cell)
             finally:
                 _export(record)
+                _gather_results(result, record)
             if record.status != OK:
                 stopped = True
             bar.update(1)
@@ -532,6 +687,18 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
         bar.close()
         _write_index(result)
     return result
+
+
+def _gather_results(result: PipelineResult, record: NotebookRecord) -> None:
+    document = read_results(result.out_dir, record.stem)
+    if document is None:
+        record.results = record.thumbnail = None
+        result.results.pop(record.stem, None)
+        return
+    record.results = results_path(result.out_dir, record.stem)
+    thumbnail = thumbnail_path(result.out_dir, record.stem)
+    record.thumbnail = thumbnail if thumbnail.is_file() else None
+    result.results[record.stem] = document
 
 
 # --------------------------------------------------------------------------------------------- index
@@ -568,59 +735,74 @@ def _run_document(result: PipelineResult) -> dict:
         "ok": result.ok,
         "failure": result.failure_message(),
         "notebooks": [record.to_dict(relative_to=result.out_dir) for record in result.records],
+        "results": {record.stem: result.results[record.stem] for record in result.records
+                    if record.stem in result.results},
     }
+
+
+def _thumbnail_uris(result: PipelineResult) -> dict[str, str]:
+    """Thumbnails as data URIs, so index.html stays one self-contained file."""
+    import base64
+
+    uris = {}
+    for record in result.records:
+        if record.thumbnail is not None and record.thumbnail.is_file():
+            uris[record.stem] = "data:image/png;base64," + base64.b64encode(record.thumbnail.read_bytes()).decode()
+    return uris
 
 
 def _write_index(result: PipelineResult) -> None:
     document = _run_document(result)
     atomic_write_text(result.run_json, json.dumps(document, indent=2, default=str) + "\n")
-    atomic_write_text(result.index_path, render_index(document))
+    atomic_write_text(result.index_path, render_index(document, thumbnails=_thumbnail_uris(result)))
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
-max-width:70rem;padding:0 1rem;color:#222;line-height:1.4}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem}
-table{border-collapse:collapse;width:100%;margin-top:.5rem}
-th,td{border:1px solid #ddd;padding:.35rem .6rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
-pre{margin:0;white-space:pre-wrap;word-break:break-word}
-.status{font-weight:600;border-radius:.25rem;padding:.05rem .4rem}
-.ok{color:#0a6b2d;background:#e3f5e9}.failed{color:#9b1111;background:#fde8e8}
-.not-run,.pending{color:#555;background:#eee}.running{color:#7a5a00;background:#fff4cc}
-.banner{padding:.6rem .8rem;border-radius:.3rem;margin:1rem 0}
-.banner.ok{border:1px solid #9fd8b1}.banner.failed{border:1px solid #f0a8a8}
-.error{color:#9b1111}.muted{color:#666}
-"""
+HEADLINE_KEY = "headline"  # a results document's list of short sentences for the index
+_SUMMARY_ITEMS = 8  # top-level values shown for a results document without a headline
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
 
 
-def _link(href: str | None, text: str) -> str:
-    if not href:
-        return '<span class="muted">—</span>'
-    return f'<a href="{_e(quote(href))}">{_e(text)}</a>'
+def summary_lines(results: dict) -> list[str]:
+    """What index.html shows of one notebook's results: its ``headline`` sentences, else its top-level numbers
+    and strings as ``key: value``."""
+    headline = results.get(HEADLINE_KEY)
+    if isinstance(headline, list) and headline:
+        return [str(line) for line in headline]
+    scalars = [(k, v) for k, v in results.items() if isinstance(v, (str, int, float, bool)) and v is not None]
+    return [f"{k}: {_format_value(v)}" for k, v in scalars[:_SUMMARY_ITEMS]]
 
 
-def render_index(document: dict) -> str:
-    """The run's index page: self-contained HTML (inline CSS, no scripts, no external assets)."""
+def _template_environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(loader=PackageLoader("fer_workbench", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_index(document: dict, thumbnails: dict[str, str] | None = None) -> str:
+    """The run's index page from ``templates/index.html.j2``: a results summary (one card per notebook that
+    recorded results, with its thumbnail), the notebooks, the run metadata and parameters. Self-contained HTML
+    (inline CSS and images, no scripts). ``thumbnails`` maps notebook stems to image URIs."""
     meta = document["metadata"]
     records = document["notebooks"]
+    results = document.get("results") or {}
+    thumbnails = thumbnails or {}
     statuses = {r["status"] for r in records}
     if document["ok"]:
-        banner = '<div class="banner ok">All notebooks ran successfully.</div>'
+        banner = ("ok", "All notebooks ran successfully.")
     elif FAILED in statuses:
-        banner = f'<div class="banner failed"><strong>Run failed:</strong> {_e(document["failure"])}</div>'
+        banner = ("failed", document["failure"])
     else:
-        banner = '<div class="banner">Run in progress or interrupted.</div>'
+        banner = ("", "Run in progress or interrupted.")
 
     packages = meta.get("packages") or {}
-    package_text = ", ".join(f"{name} {version}" for name, version in packages.items() if version) or "—"
     kernel = meta.get("kernel") or {}
-    rows = [
+    meta_rows = [
         ("Created", meta.get("created")),
         ("Git commit", meta.get("git_commit") or "unknown (not a git checkout)"),
         ("Profile", meta.get("profile")),
@@ -629,72 +811,35 @@ def render_index(document: dict) -> str:
         ("Data checksum (sha256)", meta.get("data_checksum")),
         ("Python", f'{meta.get("python", "")} — {meta.get("platform", "")}'),
         ("Kernel", f'{kernel.get("name", "")} ({kernel.get("python") or "?"})'),
-        ("Packages", package_text),
+        ("Packages", ", ".join(f"{name} {version}" for name, version in packages.items() if version) or None),
     ]
-    meta_rows = "\n".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v if v not in (None, '') else '—')}</code></td></tr>"
-                          for k, v in rows)
-    parameter_rows = "\n".join(
-        f"<tr><th><code>{_e(k)}</code></th><td><pre>{_e(json.dumps(v, default=str))}</pre></td></tr>"
-        for k, v in (meta.get("parameters") or {}).items()) or '<tr><td colspan="2">none</td></tr>'
-
-    notebook_rows = []
-    for i, r in enumerate(records, 1):
-        seconds = "" if r["seconds"] is None else f'{r["seconds"]:.1f} s'
-        css = r["status"].replace(" ", "-")
-        detail = ""
-        if r["status"] == FAILED:
-            cell = ""
-            if r["failed_cell"] is not None:
-                cell = f'cell {r["failed_cell"]}'
-                if r["failed_execution_count"] is not None:
-                    cell += f' (In [{r["failed_execution_count"]}])'
-                cell += ": "
-            detail = f'<div class="error"><pre>{_e(cell)}{_e(r["error"])}</pre></div>'
-        notebook_rows.append(
-            f'<tr><td class="num">{i}</td><td><code>{_e(r["name"])}</code>{detail}</td>'
-            f'<td><span class="status {_e(css)}">{_e(r["status"])}</span></td>'
-            f'<td class="num">{_e(seconds)}</td>'
-            f'<td>{_link(r["html"], "HTML report")}</td><td>{_link(r["executed"], "executed .ipynb")}</td></tr>')
-
-    title = f'FER Workbench run — {meta.get("created", "")}'
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>FER Workbench run</h1>
-<div class="muted">{_e(meta.get("created"))}</div>
-{banner}
-<h2>Notebooks</h2>
-<table>
-<thead><tr><th>#</th><th>Notebook</th><th>Status</th><th>Duration</th><th>Report</th><th>Executed</th></tr></thead>
-<tbody>
-{chr(10).join(notebook_rows)}
-</tbody>
-</table>
-<h2>Run metadata</h2>
-<table>
-<tbody>
-{meta_rows}
-</tbody>
-</table>
-<h2>Parameters</h2>
-<table>
-<tbody>
-{parameter_rows}
-</tbody>
-</table>
-<p class="muted">Machine-readable copy: <a href="run.json">run.json</a></p>
-</body>
-</html>
-"""
+    notebooks = []
+    for number, r in enumerate(records, 1):
+        where = ""
+        if r["status"] == FAILED and r["failed_cell"] is not None:
+            where = f'cell {r["failed_cell"]}'
+            if r["failed_execution_count"] is not None:
+                where += f' (In [{r["failed_execution_count"]}])'
+            where += ": "
+        notebooks.append({
+            "number": number, "name": r["name"], "stem": Path(r["name"]).stem, "status": r["status"],
+            "css": r["status"].replace(" ", "-"),
+            "seconds": "" if r["seconds"] is None else f'{r["seconds"]:.1f} s',
+            "error": f'{where}{r["error"]}' if r["status"] == FAILED else None,
+            "html": quote(r["html"]) if r["html"] else None,
+            "executed": quote(r["executed"]) if r["executed"] else None,
+        })
+    cards = [{**nb, "lines": summary_lines(results[nb["stem"]]), "thumbnail": thumbnails.get(nb["stem"])}
+             for nb in notebooks if nb["stem"] in results]
+    parameters = [(k, json.dumps(v, default=str)) for k, v in (meta.get("parameters") or {}).items()]
+    return _template_environment().get_template("index.html.j2").render(
+        title=f'FER Workbench run — {meta.get("created", "")}', created=meta.get("created"), banner=banner,
+        cards=cards, notebooks=notebooks, meta_rows=meta_rows, parameters=parameters)
 
 
 __all__ = [
-    "FAILED", "NOT_RUN", "OK", "NotebookRecord", "PipelineResult", "check_kernel", "discover_notebooks",
-    "export_html", "kernel_python", "render_index", "run_pipeline",
+    "FAILED", "NOT_RUN", "OK", "NotebookRecord", "PipelineResult", "check_kernel", "default_reports_dir",
+    "discover_notebooks", "export_html", "json_ready", "kernel_python", "read_results", "record_results",
+    "render_index", "resolve_output_dir", "results_path", "run_pipeline", "source_checkout", "summary_lines",
+    "thumbnail_path", "thumbnail_png",
 ]

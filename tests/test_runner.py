@@ -1,27 +1,40 @@
-"""The notebook pipeline: papermill execution, HTML export, index.html and run.json.
+"""The notebook runner: papermill execution, HTML export, index.html and run.json.
 
-The tests marked ``slow`` start real kernels (about 2 s each, 5 in all).
+The tests marked ``slow`` start real kernels (about 2 s each). The real notebooks are tested in test_notebooks.py.
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
+from fer_workbench.config import project_root
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.pipeline import (
+from fer_workbench.runner import (
     FAILED,
     NOT_RUN,
     OK,
     NotebookRecord,
     PipelineResult,
     check_kernel,
+    default_reports_dir,
     discover_notebooks,
     kernel_python,
+    read_results,
+    record_results,
     render_index,
+    resolve_output_dir,
+    results_path,
     run_pipeline,
+    source_checkout,
+    summary_lines,
+    thumbnail_path,
 )
 
 PLOTLY_JS_MARK = "plotly.js v"  # the banner at the top of the embedded plotly.js bundle
@@ -240,3 +253,89 @@ def test_run_only_selection(tmp_path, failing_notebooks):
     result = run_pipeline(out, {}, notebooks=failing_notebooks, only=["03"], progress=True)  # tqdm path too
     assert result.ok and [r.name for r in result.records] == ["03_model.ipynb"]
     assert sorted(p.name for p in out.iterdir()) == ["03_model.html", "executed", "index.html", "run.json"]
+
+
+# ------------------------------------------------------------------------------------------ results documents
+
+
+def test_record_results_writes_plain_json_and_a_small_thumbnail(tmp_path, capsys):
+    results = {"PrivateTest": {"n": np.int64(200), "accuracy": np.float32(0.5)}, "nan": math.nan,
+               "mask": np.array([True, False]), "table": pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="k")),
+               "path": tmp_path, "headline": ["one line"]}
+    image = np.zeros((900, 1200, 3), np.uint8)
+    path = record_results(tmp_path, "05_metrics", results, figure=image)
+    assert path == results_path(tmp_path, "05_metrics") == tmp_path / "results" / "05_metrics.json"
+    assert f"results recorded in {path}" in capsys.readouterr().out
+    document = json.loads(path.read_text())  # strict JSON: NaN became null
+    assert document == read_results(tmp_path, "05_metrics.ipynb")
+    assert document["PrivateTest"] == {"n": 200, "accuracy": 0.5} and document["nan"] is None
+    assert document["mask"] == [True, False] and document["path"] == str(tmp_path)
+    assert document["table"] == [{"k": "x", "a": 1}, {"k": "y", "a": 2}]
+    with Image.open(thumbnail_path(tmp_path, "05_metrics")) as thumbnail:
+        assert thumbnail.size[0] <= 480 and thumbnail.size[1] <= 360
+    record_results(tmp_path, "05_metrics", {"again": 1})  # no figure this time: the old thumbnail goes
+    assert not thumbnail_path(tmp_path, "05_metrics").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_record_results_rejects_bad_names_and_figures(tmp_path):
+    with pytest.raises(WorkbenchError, match="NN_name"):
+        record_results(tmp_path, "../metrics", {})
+    with pytest.raises(WorkbenchError, match="must be a dict"):
+        record_results(tmp_path, "05_metrics", [1, 2])
+    with pytest.raises(WorkbenchError, match="thumbnail needs"):
+        record_results(tmp_path, "05_metrics", {}, figure="not a figure")
+    assert read_results(tmp_path, "01_explore") is None
+
+
+def test_index_summarises_results_first_and_escapes_them(tmp_path):
+    records = [NotebookRecord(name="01_explore.ipynb", source=tmp_path / "01_explore.ipynb", status=OK, seconds=2.0,
+                              html=tmp_path / "01_explore.html", executed=None),
+               NotebookRecord(name="02_clean.ipynb", source=tmp_path / "02_clean.ipynb", status=OK, seconds=1.0,
+                              html=tmp_path / "02_clean.html", executed=None)]
+    document = {"metadata": {"created": "now", "parameters": {}}, "ok": True, "failure": None,
+                "notebooks": [r.to_dict(relative_to=tmp_path) for r in records],
+                "results": {"01_explore": {"headline": ["2,000 images <b>bold</b>"]},
+                            "02_clean": {"rows": 10, "kept": 9, "share": 0.12345, "nested": {"x": 1}}}}
+    page = render_index(document, thumbnails={"01_explore": "data:image/png;base64,AAAA"})
+    assert page.index("Results") < page.index("2,000 images") < page.index("<h2>Notebooks</h2>")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
+    assert 'src="data:image/png;base64,AAAA"' in page and page.count("<img") == 1
+    assert summary_lines(document["results"]["02_clean"]) == ["rows: 10", "kept: 9", "share: 0.123"]
+    assert "share: 0.123" in page
+
+
+def test_default_output_dir_is_the_checkout_reports_folder(tmp_path, capsys):
+    assert source_checkout() == project_root()
+    assert default_reports_dir() == project_root() / "reports"
+    chosen = resolve_output_dir(tmp_path / "run")
+    assert chosen == tmp_path / "run" and chosen.is_dir()
+    assert f"outputs go to {chosen}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_run_gathers_results_and_drops_stale_ones(tmp_path):
+    directory = tmp_path / "notebooks"
+    _write(directory, "01_explore.ipynb", _notebook(
+        _parameters("output_dir = None"),
+        code("import numpy as np\nfrom fer_workbench.runner import record_results\n"
+             "record_results(output_dir, '01_explore', {'rows': np.int64(7), 'headline': ['seven rows found']},\n"
+             "               figure=np.full((40, 60), 128, np.uint8))"),
+    ))
+    _write(directory, "02_clean.ipynb", _notebook(_parameters("output_dir = None"), code("print('records nothing')")))
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "02_clean.json").write_text('{"rows": "stale"}')  # from an earlier run: must go
+
+    result = run_pipeline(out, {}, notebooks=directory, progress=False)
+
+    assert result.ok and result.results == {"01_explore": {"rows": 7, "headline": ["seven rows found"]}}
+    run = json.loads((out / "run.json").read_text())
+    assert run["results"] == result.results
+    assert run["notebooks"][0]["results"] == "results/01_explore.json"
+    assert run["notebooks"][0]["thumbnail"] == "results/01_explore.png"
+    assert run["notebooks"][1]["results"] is None and not (out / "results" / "02_clean.json").exists()
+    index = result.index_path.read_text()
+    assert "seven rows found" in index and "data:image/png;base64," in index and "stale" not in index
+    assert _leftovers(out) == []

@@ -1,0 +1,132 @@
+"""Training inputs: stateless augmentation and the tf.data pipelines for fitting and validation.
+
+Every random choice is a stateless function of (seed, epoch, batch), so a resumed run sees exactly the batches an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from fer_workbench import CLASS_NAMES, IMAGE_SIZE
+from fer_workbench.errors import WorkbenchError
+
+NUM_CLASSES = len(CLASS_NAMES)
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _seed_for(seed, counter, salt: int) -> tf.Tensor:
+    return tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + salt, tf.cast(counter, tf.int64)])
+
+
+def augment_batch(images: tf.Tensor, seed, counter=0, strength: float = 1.0) -> tf.Tensor:
+    """Random scale/shift/rotation, horizontal flip and random erasing on float B×48×48×1 in [0, 1].
+
+    Vectorised and stateless: the same (seed, counter) always gives the same batch. ``strength`` 1 is the
+    published FER2013 VGG recipe (±20 % scale and shift, ±10° rotation, erasing with p = 0.5); 0 is identity.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    if strength <= 0:
+        return images
+    b = tf.shape(images)[0]
+    h = w = float(IMAGE_SIZE)
+
+    def uniform(salt, shape, lo, hi):
+        return tf.random.stateless_uniform(shape, _seed_for(seed, counter, salt), lo, hi)
+
+    angle = uniform(1, [b], -1.0, 1.0) * (10.0 * strength) * (math.pi / 180)
+    scale = 1.0 + uniform(2, [b], -1.0, 1.0) * 0.2 * strength
+    tx = uniform(3, [b], -1.0, 1.0) * 0.2 * strength * w
+    ty = uniform(4, [b], -1.0, 1.0) * 0.2 * strength * h
+    # Output pixel (x, y) samples input at R(−angle)/scale · (p − c) + c − t.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    a2 = cx - cos * cx - sin * cy - tx
+    b2 = cy + sin * cx - cos * cy - ty
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.constant([IMAGE_SIZE, IMAGE_SIZE]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+    flip = uniform(5, [b], 0.0, 1.0) < 0.5
+    out = tf.where(flip[:, None, None, None], tf.reverse(out, axis=[2]), out)
+
+    # Random erasing (Zhong et al.): a rectangle of 2–20 % of the image, aspect 1/3–3, filled with noise.
+    erase = uniform(6, [b], 0.0, 1.0) < 0.5 * min(strength, 1.0)
+    area = uniform(7, [b], 0.02, 0.2) * h * w
+    log_ratio = uniform(8, [b], math.log(1 / 3), math.log(3))
+    eh = tf.minimum(tf.sqrt(area * tf.exp(log_ratio)), h)
+    ew = tf.minimum(tf.sqrt(area / tf.exp(log_ratio)), w)
+    y0 = uniform(9, [b], 0.0, 1.0) * (h - eh)
+    x0 = uniform(10, [b], 0.0, 1.0) * (w - ew)
+    grid = tf.range(IMAGE_SIZE, dtype=tf.float32)
+    in_y = (grid[None, :] >= y0[:, None]) & (grid[None, :] < (y0 + eh)[:, None])
+    in_x = (grid[None, :] >= x0[:, None]) & (grid[None, :] < (x0 + ew)[:, None])
+    mask = in_y[:, :, None] & in_x[:, None, :] & erase[:, None, None]
+    noise = uniform(11, tf.shape(out), 0.0, 1.0)
+    return tf.where(mask[..., None], noise, out)
+
+
+# ---------------------------------------------------------------------------------------------------- input
+
+
+def _sample_weights(labels: np.ndarray, class_weight: dict | str | None) -> np.ndarray | None:
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+        present = counts > 0
+        weights = np.zeros(NUM_CLASSES)
+        weights[present] = len(labels) / (present.sum() * counts[present])
+    elif isinstance(class_weight, dict):
+        weights = np.ones(NUM_CLASSES)
+        for k, v in class_weight.items():
+            weights[CLASS_NAMES.index(k) if isinstance(k, str) else int(k)] = float(v)
+    else:
+        raise WorkbenchError(f"class_weight must be a dict, 'balanced' or None, got {class_weight!r}")
+    return weights[labels].astype(np.float32)
+
+
+def make_train_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0, epochs: int = 1,
+                       initial_epoch: int = 0, augment: float = 1.0, sample_indices: np.ndarray | None = None,
+                       class_weight: dict | str | None = None) -> tuple[tf.data.Dataset, int]:
+    """Batches for epochs ``initial_epoch..epochs-1`` in one stream, and the steps per epoch.
+
+    ``x`` is model input (float32 N×48×48×1). Each epoch is a seeded permutation of ``sample_indices`` (default:
+    every row; pass repeated indices to oversample). Batches are (x, one-hot y[, sample weight]).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    indices = np.arange(len(x)) if sample_indices is None else np.asarray(sample_indices, dtype=np.int64)
+    if len(indices) == 0:
+        raise WorkbenchError("no training images")
+    steps = math.ceil(len(indices) / batch_size)
+    x_t = tf.constant(x)
+    y_t = tf.one_hot(labels, NUM_CLASSES)
+    weights = _sample_weights(labels, class_weight)
+    w_t = None if weights is None else tf.constant(weights)
+    idx_t = tf.constant(indices)
+    n = len(indices)
+
+    def epoch_batches(epoch):
+        order = tf.argsort(tf.random.stateless_uniform([n], _seed_for(seed, epoch, 0)))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(idx_t, order)).batch(batch_size)
+
+    def load(step, idx):
+        images = tf.gather(x_t, idx)
+        images = augment_batch(images, seed, step, augment) if augment > 0 else images
+        y = tf.gather(y_t, idx)
+        return (images, y) if w_t is None else (images, y, tf.gather(w_t, idx))
+
+    ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+    ds = ds.enumerate(start=initial_epoch * steps).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.prefetch(AUTOTUNE), steps
+
+
+def make_eval_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    y = tf.one_hot(np.asarray(labels, dtype=np.int64), NUM_CLASSES)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(AUTOTUNE)
+
