@@ -96,10 +96,10 @@ def cmd_ship(args) -> int:
 
 def cmd_model_card(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
-    from fer_workbench.model_card import write_card_report
-    from fer_workbench.models.registry import resolve_model_path
 
     dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED), skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.model_card import write_card_report  # TensorFlow, once the data is known to be good
+    from fer_workbench.models.registry import resolve_model_path
     with _progress_to_stderr(args.json):
         result = write_card_report(resolve_model_path(args.model), dataset, args.out, split=args.split)
     if args.json:
@@ -135,7 +135,7 @@ def cmd_clean(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from fer_workbench.data import load_dataset
-    from fer_workbench.evaluation import evaluation_document
+    from fer_workbench.evaluation import evaluate_split
     from fer_workbench.models.compatibility import check_model
     from fer_workbench.models.registry import choose_model
 
@@ -145,7 +145,7 @@ def cmd_evaluate(args) -> int:
     check_model(model, model_path)  # 48×48×1 in, probabilities out; the class count is checked against the data
     # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
     split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
-    report = evaluation_document(model, model_path, dataset, split=split, tta=args.tta)
+    report = evaluate_split(model, dataset, split, tta=args.tta, model_path=model_path)
     report["model_choice"] = choice.to_dict()
     if args.json:
         _print_json(report)
@@ -256,11 +256,11 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 def cmd_train(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
-    from fer_workbench.training import train
 
     if args.config and args.best_of:
         raise WorkbenchError("give --config or --best-of, not both")
     dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.training import train  # TensorFlow: imported once the data is known to be good
     with _progress_to_stderr(args.json):
         if args.best_of:
             from fer_workbench.tuning import best_config, open_tuner
@@ -300,10 +300,10 @@ def _cluster(args):
 
 def cmd_tune(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
-    from fer_workbench.tuning import make_tuner, results_frame, run_search
 
     cluster = _cluster(args)
     dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.tuning import make_tuner, results_frame, run_search  # TensorFlow, once the data is good
     with _progress_to_stderr(args.json):
         tuner = make_tuner(args.kind, directory=args.out, project_name=args.project, profile=args.profile,
                            seed=args.seed, overwrite=args.overwrite, cluster=cluster)

@@ -1,4 +1,4 @@
-"""One place that scores a model on a dataset: quick accuracy, the card's report, the ``evaluate --json`` document."""
+"""The one way a model is scored on a dataset: ``evaluate_split``; cards, ``evaluate --json`` and training call it."""
 
 from __future__ import annotations
 
@@ -10,68 +10,47 @@ from fer_workbench.cleaning.duplicates import leakage_free_indices
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.inference import predict_proba
+from fer_workbench.metrics import evaluation_report
 
 
-def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, tta: bool = False,
-             preprocessing: str | None = None) -> dict:
-    """Accuracy, mean log loss and count on uint8 images."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if len(labels) == 0:
-        return {"accuracy": None, "loss": None, "n": 0}
-    probs = predict_proba(model, images, tta=tta, preprocessing=preprocessing)
-    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)).mean()
-    return {"accuracy": float((probs.argmax(1) == labels).mean()), "loss": float(loss), "n": len(labels)}
-
-
-def model_report(model: keras.Model, dataset: Dataset, tta: bool = False) -> dict:
-    """What a model card reports: PublicTest accuracy; PrivateTest summary metrics and per-class precision /
-    recall / F1 (with and without ten-crop TTA when asked), and accuracy on the leakage-free PrivateTest."""
-    from fer_workbench.metrics import per_class_table, summary_metrics
-
-    report: dict = {"tta": tta}
-    if "PublicTest" in dataset.split_names():
-        val = dataset.split("PublicTest")
-        report["PublicTest"] = evaluate(model, val.images, val.labels)
-    if "PrivateTest" not in dataset.split_names():
-        return report
-    test = dataset.split("PrivateTest")
-    clean = np.isin(np.flatnonzero(dataset.splits == "PrivateTest"), leakage_free_indices(dataset))
-    for key, use_tta in (("PrivateTest", False), ("PrivateTest_tta", True)):
-        if use_tta and not tta:
-            continue
-        probs = predict_proba(model, test.images, tta=use_tta)
-        entry = summary_metrics(test.labels, probs)
-        entry["per_class"] = per_class_table(test.labels, probs, dataset.class_names)[
-            ["precision", "recall", "f1", "support"]].to_dict(orient="index")
-        if clean.any():
-            entry["leakage_free_accuracy"] = float((probs[clean].argmax(1) == test.labels[clean]).mean())
-            entry["leakage_free_n"] = int(clean.sum())
-        report[key] = entry
-    return report
-
-
-
-def evaluation_document(model: keras.Model, model_path, dataset: Dataset, split: str | None = "PrivateTest",
-                        tta: bool = False) -> dict:
-    """What `fer-workbench evaluate --json` prints: metrics.evaluation_report on one split (all rows when the
-    dataset has no such split, e.g. a flat folder), with the model, data checksum and excluded classes."""
-    from fer_workbench.metrics import evaluation_report
-
+def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "PrivateTest", tta: bool = False,
+                   model_path=None) -> dict:
+    """``metrics.evaluation_report`` of ``model`` on ``split`` (every row when None, e.g. a flat folder) — summary,
+    per-class table, confusion — with the data's checksum and excluded classes, and, for a test split of a dataset
+    that has Training, accuracy on its leakage-free subset (no byte-identical copy in Training). ``model_path``
+    names the model in the document."""
     n_out = int(model.output_shape[-1])
     if n_out != len(dataset.class_names):
-        raise WorkbenchError(f"{model_path}: the model predicts {n_out} classes but {dataset.source} has "
+        raise WorkbenchError(f"{model_path or 'model'}: predicts {n_out} classes but {dataset.source} has "
                              f"{len(dataset.class_names)}")
     part = dataset.split(split) if split else dataset
     if len(part) == 0:
         raise WorkbenchError(f"{dataset.source}: split {split!r} is empty")
     probs = predict_proba(model, part.images, tta=tta)
-    return evaluation_report(part.labels, probs, dataset.class_names, excluded_classes=dataset.skipped_classes,
-                             model=str(model_path), data_checksum=dataset.checksum, data_source=dataset.source,
-                             split=split or "all", tta=tta)
+    report = evaluation_report(part.labels, probs, dataset.class_names, excluded_classes=dataset.skipped_classes,
+                               data_checksum=dataset.checksum, data_source=dataset.source, split=split or "all",
+                               tta=tta, model=None if model_path is None else str(model_path))
+    if split and split != "Training" and "Training" in dataset.split_names():
+        free = np.isin(np.flatnonzero(dataset.splits == split), leakage_free_indices(dataset, split))
+        report["leakage_free_n"] = int(free.sum())
+        report["leakage_free_accuracy"] = (float((probs[free].argmax(1) == part.labels[free]).mean())
+                                           if free.any() else None)
+    return report
+
+
+def card_metrics(model: keras.Model, dataset: Dataset, tta: bool = False) -> dict:
+    """What a trained model's card records: PublicTest (selection) and PrivateTest (reported once), each
+    ``evaluate_split``'s document, plus PrivateTest with ten-crop TTA when asked."""
+    report: dict = {"tta": tta}
+    for key, split, use_tta in (("PublicTest", "PublicTest", False), ("PrivateTest", "PrivateTest", False),
+                                ("PrivateTest_tta", "PrivateTest", True)):
+        if split in dataset.split_names() and (tta or not use_tta):
+            report[key] = evaluate_split(model, dataset, split, tta=use_tta)
+    return report
 
 
 def report_table(metrics: dict) -> pd.DataFrame:
-    """The evaluation part of ``TrainingResult.metrics`` / a model card as one row per evaluated split."""
+    """``card_metrics``' documents (a ``TrainingResult.metrics`` or a card's) as one row per evaluated split."""
     rows = []
     for key, entry in metrics.items():
         if isinstance(entry, dict) and "accuracy" in entry:

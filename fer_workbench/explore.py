@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_workbench.cleaning.duplicates import exact_duplicate_groups
+from fer_workbench.cleaning.duplicates import exact_duplicate_groups, exact_duplicate_table, split_membership
 from fer_workbench.cleaning.imbalance import imbalance_report
+from fer_workbench.cleaning.nonface import BLANK_STD  # pixel std below this: a (near-)blank frame
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.data.ferplus import FerPlusVotes
 from fer_workbench.files import atomic_write_text
 from fer_workbench.provenance import run_metadata
-
-BLANK_STD = 3.0  # pixel std below this: a (near-)blank frame
 
 
 def class_balance(dataset: Dataset) -> pd.DataFrame:
@@ -50,33 +49,24 @@ def mean_faces(dataset: Dataset) -> np.ndarray:
 
 def duplicate_summary(dataset: Dataset) -> dict:
     """Exact (byte-identical) duplicate groups, within and across splits, and label conflicts."""
-    group = exact_duplicate_groups(dataset.images)
-    member = group >= 0
-    frame = pd.DataFrame({"group": group[member], "split": dataset.splits[member], "label": dataset.labels[member]})
-    per_group = frame.groupby("group").agg(splits=("split", "nunique"), labels=("label", "nunique"))
-    cross = per_group.index[per_group["splits"] > 1]
+    table = exact_duplicate_table(dataset)
+    rows = int(table["size"].sum())
     return {
-        "groups": len(per_group),
-        "rows_in_groups": int(member.sum()),
-        "redundant_rows": int(member.sum() - len(per_group)),
-        "cross_split_groups": len(cross),
-        "cross_split_rows": int(frame["group"].isin(cross).sum()),
-        "label_conflict_groups": int((per_group["labels"] > 1).sum()),
+        "groups": len(table),
+        "rows_in_groups": rows,
+        "redundant_rows": rows - len(table),
+        "cross_split_groups": int(table["cross_split"].sum()),
+        "cross_split_rows": int(table["size"][table["cross_split"].astype(bool)].sum()),
+        "label_conflict_groups": int(table["label_conflict"].sum()),
     }
 
 
 def leakage_matrix(dataset: Dataset) -> pd.DataFrame:
     """Rows of each split (rows) that have a byte-identical copy in another split (columns)."""
-    group = exact_duplicate_groups(dataset.images)
     splits = dataset.split_names()
-    table = pd.DataFrame(0, index=pd.Index(splits, name="split"), columns=splits)
-    for a in splits:
-        groups_a = group[(dataset.splits == a) & (group >= 0)]
-        for b in splits:
-            if a != b:
-                in_b = np.isin(groups_a, group[(dataset.splits == b) & (group >= 0)])
-                table.loc[a, b] = int(in_b.sum())
-    return table
+    reached = split_membership(exact_duplicate_groups(dataset.images), dataset.splits, splits)
+    counts = [[int(reached[b][dataset.splits == a].sum()) if a != b else 0 for b in splits] for a in splits]
+    return pd.DataFrame(counts, index=pd.Index(splits, name="split"), columns=splits)
 
 
 def ferplus_agreement(dataset: Dataset, votes: FerPlusVotes) -> pd.DataFrame:

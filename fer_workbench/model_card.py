@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
+from fer_workbench import plots
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_path, atomic_write_text
@@ -56,42 +56,6 @@ def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None =
     model = load_model(source, compile=False)  # uncompiled: the saved file carries no optimizer state
     save_model(model, destination, card)
     return card_path_for(destination)
-
-
-def confusion_figure(matrix: pd.DataFrame, title: str) -> plt.Figure:
-    """Row-normalised confusion matrix as a small static heatmap (rows: true class)."""
-    import seaborn as sns
-
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=100)
-    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
-                annot_kws={"size": 8})
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.tight_layout()
-    return fig
-
-
-def learning_curves_figure(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
-    """Training / PublicTest accuracy and loss per epoch, with the learning rate on a twin axis."""
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    for column, label in (("accuracy", "Training (augmented)"), ("val_accuracy", "PublicTest")):
-        if column in history:
-            acc_ax.plot(history["epoch"], history[column], label=label)
-    for column, label in (("loss", "Training (augmented)"), ("val_loss", "PublicTest")):
-        if column in history:
-            loss_ax.plot(history["epoch"], history[column], label=label)
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    if "learning_rate" in history:
-        lr_ax = loss_ax.twinx()
-        lr_ax.plot(history["epoch"], history["learning_rate"], color="grey", linestyle=":", label="learning rate")
-        lr_ax.set_ylabel("learning rate", color="grey")
-    acc_ax.legend(fontsize=8)
-    loss_ax.legend(fontsize=8, loc="upper center")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def _save_png(fig: plt.Figure, path: Path) -> Path:
@@ -145,10 +109,7 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
                       split: str = "PrivateTest") -> dict:
     """Evaluate the model on ``split`` (single crop and TTA) and write confusion.png, learning_curves.png and
     model_card.md to ``out_dir``; returns the evaluation."""
-    from fer_workbench.metrics import confusion
-    from fer_workbench.cleaning.duplicates import leakage_free_indices
-    from fer_workbench.evaluation import evaluation_document
-    from fer_workbench.inference import predict_proba
+    from fer_workbench.evaluation import evaluate_split
     from fer_workbench.models.io import load_model
 
     model_path = Path(model_path)
@@ -156,26 +117,19 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
     card = {**read_card(model_path), "model_file": str(model_path)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    single = evaluation_document(model, model_path, dataset, split)
-    tta = evaluation_document(model, model_path, dataset, split, tta=True)
-    part = dataset.split(split)
-    clean = np.isin(np.flatnonzero(dataset.splits == split), leakage_free_indices(dataset, split))
-    leakage_free = {"n": int(clean.sum()), "accuracy": None, "accuracy_tta": None}
-    if clean.any():
-        for key, use_tta in (("accuracy", False), ("accuracy_tta", True)):
-            probs = predict_proba(model, part.images[clean], tta=use_tta)
-            leakage_free[key] = float((probs.argmax(1) == part.labels[clean]).mean())
-    probs = predict_proba(model, part.images, tta=True)
-    matrix = confusion(part.labels, probs.argmax(1), dataset.class_names, normalise=True)
-    _save_png(confusion_figure(matrix, f"{split}, ten-crop TTA: accuracy {_pct(tta['accuracy'])}"),
-              out / "confusion.png")
+    single = evaluate_split(model, dataset, split, model_path=model_path)
+    tta = evaluate_split(model, dataset, split, tta=True, model_path=model_path)
+    leakage_free = {"n": single.get("leakage_free_n", 0), "accuracy": single.get("leakage_free_accuracy"),
+                    "accuracy_tta": tta.get("leakage_free_accuracy")}
+    matrix = pd.DataFrame(tta["confusion"], index=dataset.class_names, columns=dataset.class_names)
+    _save_png(plots.count_table_heatmap(matrix, f"{split}, ten-crop TTA: accuracy {_pct(tta['accuracy'])} "
+                                        "(rows: true class)", normalise_rows=True), out / "confusion.png")
     if card.get("history"):
-        _save_png(learning_curves_figure(pd.DataFrame(card["history"])), out / "learning_curves.png")
+        _save_png(plots.learning_curves_static(pd.DataFrame(card["history"])), out / "learning_curves.png")
     else:
         (out / "learning_curves.png").unlink(missing_ok=True)
     atomic_write_text(out / "model_card.md", card_markdown(card, single, tta, leakage_free))
     return {"single_crop": single, "tta": tta, "leakage_free": leakage_free}
 
 
-__all__ = ["CARD_FIGURES", "card_markdown", "confusion_figure", "learning_curves_figure", "read_card", "ship_run",
-           "write_card_report"]
+__all__ = ["CARD_FIGURES", "card_markdown", "read_card", "ship_run", "write_card_report"]

@@ -242,6 +242,30 @@ def learning_curves(history: pd.DataFrame, group: str | None = None, title: str 
     return fig.update_layout(yaxis_title="accuracy")
 
 
+def learning_curves_static(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
+    """``learning_curves`` as a static matplotlib figure for PNG files (model cards): Training / PublicTest
+    accuracy and loss per epoch, with the learning rate on a twin axis."""
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    for column, label in (("accuracy", "Training (augmented)"), ("val_accuracy", "PublicTest")):
+        if column in history:
+            acc_ax.plot(history["epoch"], history[column], label=label)
+    for column, label in (("loss", "Training (augmented)"), ("val_loss", "PublicTest")):
+        if column in history:
+            loss_ax.plot(history["epoch"], history[column], label=label)
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    if "learning_rate" in history:
+        lr_ax = loss_ax.twinx()
+        lr_ax.plot(history["epoch"], history["learning_rate"], color="grey", linestyle=":", label="learning rate")
+        lr_ax.set_ylabel("learning rate", color="grey")
+    acc_ax.legend(fontsize=8)
+    loss_ax.legend(fontsize=8, loc="upper center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def comparison_bars(table: pd.DataFrame, label: str = "model") -> go.Figure:
     """PrivateTest accuracy and macro-F1 per model / ablation value (from ``comparison``)."""
     long = table.assign(**{label: table[label].astype(str)}).melt(

@@ -23,7 +23,7 @@ import tensorflow as tf
 from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.evaluation import model_report
+from fer_workbench.evaluation import card_metrics
 from fer_workbench.files import atomic_write_text, sha256_bytes
 from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_model, tag_model
@@ -336,7 +336,7 @@ def _finalise(net: keras.Model, out: Path, state: dict, config: TrainConfig, dat
               resumed_from: int) -> TrainingResult:
     """Evaluate the selected weights, write model.keras with its card, and gather the result."""
     metrics = {"best_epoch": state["best_epoch"], f"best_{config.monitor}": state["best"],
-               **model_report(net, dataset, tta=tta)}
+               **card_metrics(net, dataset, tta=tta)}
     seconds = state["fit_seconds"]
     ips = state["images_seen"] / seconds if seconds else 0.0
     card = {

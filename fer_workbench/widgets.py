@@ -51,7 +51,7 @@ def image_browser(dataset: Dataset, per_page: int = 40, columns: int = 10) -> wi
 def cleaning_review(dataset: Dataset, manifest, decisions_path, flags=None, limit: int = 200) -> widgets.VBox:
     """Step through flagged images (most suspicious first) and accept or reject each flag; decisions are
     written to ``decisions_path`` at once and honoured by the next cleaning run."""
-    from fer_workbench.cleaning.pipeline import FLAGS
+    from fer_workbench.cleaning.manifest import FLAGS
     from fer_workbench.cleaning.review import captions, ranked, record_decision
 
     flags = [f for f in (flags or FLAGS) if f"flag_{f}" in manifest]

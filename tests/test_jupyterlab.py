@@ -1,7 +1,7 @@
 """The notebooks as a user meets them in JupyterLab, in a real browser: JupyterLab serves a copy of notebooks/ on
 loopback, headless Chromium (Debian's, driven by Playwright) opens each notebook, runs all its cells from the Run
 menu and works its widgets — 01's image browser (class and page change the images), 05's dashboard on a run
-directory (class and split change the figure) and 06's upload (a photo in, a predicted label out). Afterwards the
+directory (class, split and model change the figure) and 06's upload (a photo in, a predicted label out). Afterwards the
 copied notebook folder holds nothing but the notebooks: every output went to the ``output_dir`` given.
 
 One server and one browser serve the three tests. Skips (never fails) when Chromium or Playwright is missing.
@@ -214,6 +214,16 @@ def stray_files(tree: Path) -> list[str]:
                   if p.is_file() and ".ipynb_checkpoints" not in p.parts and p.name not in notebooks)
 
 
+def dropdown(box, label: str):
+    """The <select> of the ipywidgets Dropdown labelled ``label`` inside ``box``."""
+    return box.locator(f".widget-dropdown:has(> label:text-is('{label}')) select")
+
+
+def row_ids(status: str) -> list[int]:
+    """The row ids the image browser's status line lists."""
+    return [int(r) for r in status.split("row ids:")[1].replace(",", " ").split()]
+
+
 def browser_state(browser) -> tuple[str, str] | None:
     """The image browser's status line and the digest of the image it shows (None while it shows none)."""
     digest = image_digest(browser.locator("img.widget-image"))
@@ -252,14 +262,6 @@ def test_image_browser_class_and_page_change_the_images(lab, lab_tree):
     assert stray_files(tree) == []
 
 
-def row_ids(status: str) -> list[int]:
-    return [int(r) for r in status.split("row ids:")[1].replace(",", " ").split()]
-
-
-def dropdown(box, label: str):
-    return box.locator(f".widget-dropdown:has(> label:text-is('{label}')) select")
-
-
 def figure_state(dashboard) -> tuple[str, list[str]] | None:
     """The dashboard's plotly figure as drawn: its title and the path of every line (None while none is drawn:
     the Output widget clears and redraws it on every change)."""
@@ -295,6 +297,16 @@ def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
         private = wait_until(lambda: figure_titled(dashboard, "PrivateTest: happy"), WIDGET_S,
                              "the figure's title did not follow the split")
         assert private[1] != happy[1]
+
+        # Two candidate models (the run's small CNN and the shipped one): the model selector keeps split and class.
+        models = dropdown(dashboard, "model")
+        labels = models.evaluate("(select) => Array.from(select.options, (option) => option.value)")
+        assert len(labels) == 2 and models.input_value() in labels, labels
+        other = next(label for label in labels if label != models.input_value())
+        models.select_option(other)
+        switched = wait_until(lambda: figure_titled(dashboard, f"{other}, PrivateTest: happy"), WIDGET_S,
+                              "the figure's title did not follow the model")
+        assert switched[1] != private[1]
     assert stray_files(tree) == []
 
 

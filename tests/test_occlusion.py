@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fer_workbench.cleaning.occlusion import OCCLUDER_KINDS, occlusion_scores, paste_occluder
+from fer_workbench.cleaning.occluders import OCCLUDER_KINDS, paste_occluder
+from fer_workbench.cleaning.occlusion import occlusion_scores
 from fer_workbench.data.fer_csv import parse_fer_csv_bytes
 from fer_workbench.data.synthetic import make_synthetic
 from fer_workbench.errors import WorkbenchError

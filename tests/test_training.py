@@ -160,7 +160,7 @@ def test_training_learns_the_toy_task(trained):
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(history.columns)
     assert trained.metrics["PrivateTest"]["accuracy"] > 0.75  # chance is 0.5
     assert trained.metrics["PrivateTest"]["leakage_free_n"] == trained.metrics["PrivateTest"]["n"]
-    assert set(trained.metrics["PrivateTest"]["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    assert {"precision", "recall", "f1", "support"} <= set(trained.metrics["PrivateTest"]["per_class"]["happy"])
     assert trained.images_per_second > 0 and trained.seconds > 0
     card = json.loads(trained.card_path.read_text())
     assert card["class_names"] == list(CLASS_NAMES) and card["preprocessing"] == "none"

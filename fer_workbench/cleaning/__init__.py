@@ -1,5 +1,14 @@
 """Per-image data-quality scores and the cleaning manifest."""
 
-from fer_workbench.cleaning.pipeline import CleaningResult, load_decisions, read_manifest, run_cleaning
+from fer_workbench.cleaning.manifest import (
+    CleaningResult,
+    apply_decisions,
+    load_decisions,
+    read_manifest,
+    run_cleaning,
+    score_images,
+    write_cleaning,
+)
 
-__all__ = ["CleaningResult", "load_decisions", "read_manifest", "run_cleaning"]
+__all__ = ["CleaningResult", "apply_decisions", "load_decisions", "read_manifest", "run_cleaning", "score_images",
+           "write_cleaning"]

@@ -1,4 +1,9 @@
-"""Exact and near-duplicate images, and the train/test leakage they cause."""
+"""Exact and near-duplicate images, and the train/test leakage they cause.
+
+Leakage is computed once, by ``split_membership`` (which splits each row's duplicate group reaches): explore's
+leakage matrix, the cleaning manifest's ``cross_split_leak`` and the leakage-free test subsets that evaluation
+reports all read it.
+"""
 
 from __future__ import annotations
 
@@ -224,7 +229,8 @@ def group_table(dataset: Dataset, group: np.ndarray) -> pd.DataFrame:
     """One row per group id (>= 0): size, row ids, splits, labels, cross-split leakage, label conflict."""
     member = group >= 0
     frame = pd.DataFrame({"group": group[member], "row_id": dataset.row_ids[member],
-                          "split": dataset.splits[member], "label": dataset.labels[member]})
+                          "split": dataset.splits[member], "label": dataset.labels[member],
+                          "cross_split": leaks_across_splits(group, dataset.splits)[member]})
     if frame.empty:
         return pd.DataFrame(columns=["group", "size", "row_ids", "splits", "labels", "cross_split",
                                      "label_conflict"])
@@ -234,22 +240,44 @@ def group_table(dataset: Dataset, group: np.ndarray) -> pd.DataFrame:
         row_ids=("row_id", lambda s: " ".join(map(str, s))),
         splits=("split", lambda s: ",".join(sorted(set(s)))),
         labels=("label", lambda s: ",".join(names[sorted(set(s))])),
-        n_splits=("split", "nunique"),
+        cross_split=("cross_split", "any"),
         n_labels=("label", "nunique"),
     )
-    table["cross_split"] = table["n_splits"] > 1
     table["label_conflict"] = table["n_labels"] > 1
-    return table.drop(columns=["n_splits", "n_labels"]).reset_index()
+    return table.drop(columns=["n_labels"]).reset_index()
+
+
+# --- leakage ---------------------------------------------------------------------------------------------
+
+
+def split_membership(group: np.ndarray, splits: np.ndarray, split_names=None) -> pd.DataFrame:
+    """Per row (index: position) and split (columns: ``split_names``, default every split present): whether the
+    row's duplicate group has a member in that split, its own row included; all False for rows in no group."""
+    group, splits = np.asarray(group), np.asarray(splits)
+    names = list(pd.unique(splits) if split_names is None else split_names)
+    column = pd.Index(names).get_indexer(splits)
+    grouped = group >= 0
+    listed = grouped & (column >= 0)
+    reached = np.zeros((int(np.max(group, initial=-1)) + 1, len(names)), bool)
+    reached[group[listed], column[listed]] = True
+    member = np.zeros((len(group), len(names)), bool)
+    member[grouped] = reached[group[grouped]]
+    return pd.DataFrame(member, columns=names)
+
+
+def leaks_across_splits(group: np.ndarray, splits: np.ndarray) -> np.ndarray:
+    """Per row: True when its duplicate group spans more than one split (a copy of it is in another split)."""
+    return split_membership(group, splits).to_numpy().sum(axis=1) > 1
+
+
+def leakage_free_mask(dataset: Dataset, split: str = "PrivateTest", train_split: str = "Training") -> np.ndarray:
+    """Per row of ``dataset.split(split)``, in order: True when no byte-identical copy of it is in ``train_split``
+    (the rows a leakage-free accuracy is computed on)."""
+    reached = split_membership(exact_duplicate_groups(dataset.images), dataset.splits, [train_split])
+    return ~reached[train_split].to_numpy()[dataset.splits == split]
 
 
 def leakage_free_indices(dataset: Dataset, test_split: str = "PrivateTest", train_split: str = "Training"
                          ) -> np.ndarray:
     """Dataset positions of ``test_split`` images with no byte-identical copy in ``train_split``."""
-    train_idx = np.flatnonzero(dataset.splits == train_split)
-    test_idx = np.flatnonzero(dataset.splits == test_split)
-    groups = exact_duplicate_groups(dataset.images[np.concatenate([train_idx, test_idx])])
-    train_groups = np.unique(groups[:len(train_idx)])
-    test_groups = groups[len(train_idx):]
-    leaked = (test_groups >= 0) & np.isin(test_groups, train_groups)
-    return test_idx[~leaked]
-
+    return np.flatnonzero(dataset.splits == test_split)[leakage_free_mask(dataset, test_split, train_split)]

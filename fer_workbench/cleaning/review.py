@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_workbench.cleaning.pipeline import DECISIONS, FLAGS, load_decisions, save_decisions
+from fer_workbench.cleaning.manifest import DECISIONS, FLAGS, load_decisions, save_decisions
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 

@@ -26,7 +26,7 @@ import numpy as np
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE, SPLITS
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError, quote
-from fer_workbench.files import read_bounded, sha256_bytes
+from fer_workbench.files import atomic_write_bytes, read_bounded, sha256_bytes
 
 try:  # ISA-L decompresses gzip about 3x faster than zlib; optional, same output
     from isal import igzip as _gzip
@@ -247,3 +247,58 @@ def load_fer_csv(path: str | os.PathLike, skip_bad_rows: bool = False) -> Datase
     path = Path(path)
     data, checksum = read_source_bytes(path)
     return parse_fer_csv_bytes(data, source=str(path), checksum=checksum, skip_bad_rows=skip_bad_rows)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+WRITE_CHUNK = 2048  # rows text-encoded at once, to bound memory
+
+
+def _digit_table() -> tuple[np.ndarray, np.ndarray]:
+    """Per byte value: its decimal digits right-aligned in 3 bytes plus a space, and which of the 4 to keep."""
+    chars = np.zeros((256, 4), np.uint8)
+    keep = np.zeros((256, 4), bool)
+    for v in range(256):
+        text = str(v).encode()
+        chars[v, 3 - len(text):3] = np.frombuffer(text, np.uint8)
+        keep[v, 3 - len(text):3] = True
+    chars[:, 3] = ord(" ")
+    keep[:, 3] = True
+    return chars, keep
+
+
+_DIGITS, _KEEP = _digit_table()
+
+
+def _pixel_fields(images: np.ndarray) -> list[bytes]:
+    """The space-separated pixel field of each uint8 image, vectorised over a chunk of rows."""
+    fields: list[bytes] = []
+    for start in range(0, len(images), WRITE_CHUNK):
+        values = images[start:start + WRITE_CHUNK].reshape(-1, PIXELS)
+        keep = _KEEP[values]
+        keep[:, -1, 3] = False  # no trailing space
+        flat = _DIGITS[values][keep].tobytes()
+        ends = np.cumsum(keep.sum(axis=(1, 2)))
+        starts = np.concatenate([[0], ends[:-1]])
+        fields.extend(flat[s:e] for s, e in zip(starts.tolist(), ends.tolist()))
+    return fields
+
+
+def fer_csv_bytes(images: np.ndarray, labels: np.ndarray, splits, row_ids: np.ndarray | None = None) -> bytes:
+    """FER2013 CSV text (``emotion,pixels,Usage``, and ``row_id`` when ``row_ids`` is given) for uint8
+    N×48×48 images, one split name per row; ``parse_fer_csv_bytes`` reads it back unchanged."""
+    splits = np.asarray(splits).tolist()
+    usages = {name: f",{name}".encode() for name in set(splits)}
+    ids = [b""] * len(splits) if row_ids is None else [b",%d" % r for r in np.asarray(row_ids).tolist()]
+    parts = [b"emotion,pixels,Usage,row_id\n" if row_ids is not None else b"emotion,pixels,Usage\n"]
+    labels, fields = np.asarray(labels).tolist(), _pixel_fields(np.asarray(images))
+    for label, field, split, row_id in zip(labels, fields, splits, ids):
+        parts.append(b"%d," % label + field + usages[split] + row_id + b"\n")
+    return b"".join(parts)
+
+
+def write_fer_csv(path: str | os.PathLike, dataset: Dataset, row_ids: bool = True) -> Path:
+    """Write ``dataset`` as a FER2013 CSV (atomic); with ``row_ids`` each row keeps its source row id, so FER+
+    votes and synthetic truth still line up with a derived file such as a cleaned export."""
+    return atomic_write_bytes(path, fer_csv_bytes(dataset.images, dataset.labels, dataset.splits,
+                                                  dataset.row_ids if row_ids else None))

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE, SPLITS
+from fer_workbench.data.fer_csv import fer_csv_bytes
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_path, atomic_write_bytes
 
@@ -82,7 +83,7 @@ CLASS_REGIONS = {
     "neutral": ("brows", "eyes", "nose", "mouth"),  # neutral's evidence is every feature being at rest
 }
 
-CHUNK = 2048  # rows post-processed / text-encoded at once, to bound memory
+CHUNK = 2048  # rows post-processed at once, to bound memory
 
 
 def class_region_masks() -> np.ndarray:
@@ -439,47 +440,6 @@ def _render_faces(labels: np.ndarray, occluders: np.ndarray, class_masks: np.nda
     return images, regions
 
 
-# --------------------------------------------------------------------------------------------- CSV
-
-
-def _digit_table() -> tuple[np.ndarray, np.ndarray]:
-    """Per byte value: its decimal digits right-aligned in 3 bytes plus a space, and which of the 4 to keep."""
-    chars = np.zeros((256, 4), np.uint8)
-    keep = np.zeros((256, 4), bool)
-    for v in range(256):
-        text = str(v).encode()
-        chars[v, 3 - len(text):3] = np.frombuffer(text, np.uint8)
-        keep[v, 3 - len(text):3] = True
-    chars[:, 3] = ord(" ")
-    keep[:, 3] = True
-    return chars, keep
-
-
-_DIGITS, _KEEP = _digit_table()
-
-
-def _pixel_fields(images: np.ndarray) -> list[bytes]:
-    """The space-separated pixel field of each image, vectorised over a chunk of rows."""
-    fields: list[bytes] = []
-    for start in range(0, len(images), CHUNK):
-        values = images[start:start + CHUNK].reshape(-1, IMAGE_SIZE * IMAGE_SIZE)
-        keep = _KEEP[values]
-        keep[:, -1, 3] = False  # no trailing space
-        flat = _DIGITS[values][keep].tobytes()
-        ends = np.cumsum(keep.sum(axis=(1, 2)))
-        starts = np.concatenate([[0], ends[:-1]])
-        fields.extend(flat[s:e] for s, e in zip(starts.tolist(), ends.tolist()))
-    return fields
-
-
-def _csv_bytes(images: np.ndarray, labels: np.ndarray, split_idx: np.ndarray) -> bytes:
-    usages = [f",{s}\n".encode() for s in SPLITS]
-    parts = [b"emotion,pixels,Usage\n"]
-    for label, field, split in zip(labels.tolist(), _pixel_fields(images), split_idx.tolist()):
-        parts.append(b"%d," % label + field + usages[split])
-    return b"".join(parts)
-
-
 # --------------------------------------------------------------------------------------------- API
 
 
@@ -548,7 +508,7 @@ def make_synthetic(n_rows: int, seed: int = 0) -> tuple[bytes, SyntheticTruth]:
         nonface_kind=nonface_kind, occluded=occluder_kind != "", occluder_kind=occluder_kind,
         duplicate_of=duplicate_of, class_region_masks=class_masks, image_region_masks=regions,
         seed=int(seed), n_rows=n)
-    return _csv_bytes(images, labels, split_idx), truth
+    return fer_csv_bytes(images, labels, np.asarray(SPLITS)[split_idx]), truth
 
 
 def truth_path_for(csv_path: str | os.PathLike) -> Path:

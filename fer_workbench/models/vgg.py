@@ -28,6 +28,7 @@ class VGGConfig(Settings):
     dropout: float = 0.5
     batch_norm: bool = True
     global_pool: bool = False  # global average pooling instead of flatten before the FC layers
+    standardize: bool = False  # per-image standardisation of the input (zero mean, unit variance per face)
 
     def widths(self) -> list[int]:
         return [min(self.base_width * 2**i, self.max_width) for i in range(self.blocks)]
@@ -78,6 +79,10 @@ def build_vgg(config: VGGConfig | dict | str | None = None, num_classes: int = l
     config = as_vgg_config(config, **overrides)
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
     x = inputs
+    if config.standardize:
+        # LayerNormalization over height, width and channel without its affine = per-image standardisation:
+        # removes each face's brightness and contrast before the first convolution.
+        x = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardize")(x)
     for b, width in enumerate(config.widths(), start=1):
         for c in range(1, config.convs_per_block + 1):
             x = layers.Conv2D(width, 3, padding="same", use_bias=not config.batch_norm,
