@@ -9,9 +9,9 @@ Model: --model, else the shipped FER2013 model, else an untrained model of its a
 pixels and ends with a NumPy array of probabilities (the same normalisation, `prepare_images`, on all paths).
 
 Prints median wall and CPU ms (and the best wall ms: a hint on a busy machine) per image for: the package path —
-`Predictor(model)(image)` (what `FacePredictor` and `fer-workbench predict` use) and `predict_proba(model, image)`,
+`CropPredictor(model)(image)` (what `FacePredictor` and `fer-workbench predict` use) and `predict_proba(model, image)`,
 with and without ten-crop TTA — vs eager `model(x)` and `model.predict(x)`, with the ratio of each to the package
-path; then images/s per batch size through `Predictor` vs `model.predict` (given the package's chunk size,
+path; then images/s per batch size through `CropPredictor` vs `model.predict` (given the package's chunk size,
 min(batch, 256)). --xla adds an informational row for `compiled_predict(model, jit_compile=True)` (not the package
 default).
 Target: single-image latency through the package path ≤ 3 ms (eager `model(x)`: 20–45 ms on a 2-core CPU).
@@ -49,7 +49,7 @@ def main() -> int:
     from _common import face_images, machine_line, model_for_benchmark, samples, timed
 
     from fer_workbench.preprocess import prepare_images
-    from fer_workbench.inference import Predictor, compiled_predict, predict_proba
+    from fer_workbench.inference import CropPredictor, compiled_predict, predict_proba
 
     model, described = model_for_benchmark(args.model)
     variant = getattr(model, "fer_preprocessing", "none")
@@ -58,8 +58,8 @@ def main() -> int:
           f"TF intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; "
           f"{machine_line()}; {args.runs} single-image runs, {args.batch_runs} per batch size")
 
-    predictor = Predictor(model)  # traces the compiled forward pass once
-    predictor_tta = Predictor(model, tta=True)
+    predictor = CropPredictor(model)  # traces the compiled forward pass once
+    predictor_tta = CropPredictor(model, tta=True)
     counter = iter(range(10**9))  # rebound below to restart at images[0]; one() reads the current iterator
 
     def one() -> np.ndarray:  # a different image on every call
@@ -72,9 +72,9 @@ def main() -> int:
         return model.predict(prepare_images(one(), variant), verbose=0)[0]
 
     paths = {
-        "package: Predictor(model)(image)": lambda: predictor(one()),
+        "package: CropPredictor(model)(image)": lambda: predictor(one()),
         "package: predict_proba(model, image)": lambda: predict_proba(model, one()),
-        "package: Predictor, ten-crop TTA": lambda: predictor_tta(one()),
+        "package: CropPredictor, ten-crop TTA": lambda: predictor_tta(one()),
         "eager model(x)": eager,
         "model.predict(x)": keras_predict,
     }
@@ -99,7 +99,7 @@ def main() -> int:
         runs = args.runs if "predict(x)" not in label else max(5, args.runs // 4)  # model.predict is slow
         walls, cpus, _ = samples(fn, runs)
         rows[label] = (statistics.median(walls), statistics.median(cpus), min(walls), runs, warm_ms)
-    base_wall, base_cpu = rows["package: Predictor(model)(image)"][:2]
+    base_wall, base_cpu = rows["package: CropPredictor(model)(image)"][:2]
     print(f"\none 48×48 uint8 image → probabilities {'':11} {'wall ms':>8} {'CPU ms':>7} {'best ms':>8} "
           f"{'wall/pkg':>9} {'CPU/pkg':>8} {'runs':>5} {'3 warm-up calls ms':>19}")
     for label, (wall, cpu, best, runs, warm_ms) in rows.items():
@@ -112,7 +112,7 @@ def main() -> int:
           f"{'PASS' if base_wall <= TARGET_MS else 'FAIL'}")
 
     print(f"\nbatch throughput, images/s (median of {args.batch_runs} calls; uint8 in, probabilities out)")
-    print(f"{'batch':>6} {'Predictor':>10} {'model.predict':>14} {'ratio':>6}")
+    print(f"{'batch':>6} {'CropPredictor':>10} {'model.predict':>14} {'ratio':>6}")
     for size in batch_sizes:
         batch = images[:size]
         predictor(batch), model.predict(prepare_images(batch, variant), batch_size=min(size, 256), verbose=0)

@@ -148,7 +148,7 @@ def main() -> int:
     from fer_workbench import faces
     from fer_workbench.photos import load_photo
     from fer_workbench.predict import FacePredictor
-    from fer_workbench.inference import Predictor
+    from fer_workbench.inference import CropPredictor
 
     work = Path(tempfile.mkdtemp(prefix="bench-photo-"))
     photo_path = work / "astronaut.jpg"
@@ -219,7 +219,7 @@ def main() -> int:
     photo = load_photo(photo_path)
     found = faces.detect_faces(photo, args.detector)
     crops = faces.crop_faces(photo, found)
-    classify = Predictor(model, tta=args.tta)
+    classify = CropPredictor(model, tta=args.tta)
     steps = {"decode (load_photo)": lambda: load_photo(photo_path),
              f"detect ({args.detector}, {len(found)} face)": lambda: faces.detect_faces(photo, args.detector),
              "crop to 48×48 (crop_faces)": lambda: faces.crop_faces(photo, found),

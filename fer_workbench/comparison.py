@@ -16,7 +16,7 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.metrics import summary_metrics
 from fer_workbench.models import classical
-from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.cleaning.duplicates import leakage_free_mask
 from fer_workbench.inference import predict_proba
 from fer_workbench.training import train
 
@@ -38,7 +38,7 @@ def _row(name: str, kind: str, probs: np.ndarray, test: Dataset, clean: np.ndarr
 def _test_split(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
     if "PrivateTest" not in dataset.split_names():
         raise WorkbenchError(f"{dataset.source}: no PrivateTest split to report on")
-    clean = np.isin(np.flatnonzero(dataset.splits == "PrivateTest"), leakage_free_indices(dataset))
+    clean = leakage_free_mask(dataset, "PrivateTest")
     return dataset.split("PrivateTest"), clean
 
 
@@ -58,7 +58,7 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
             start = time.perf_counter()
             model = classical.fit_classical(name, train_set.images[take], train_set.labels[take], seed=seed)
             seconds = time.perf_counter() - start
-            probs = classical.predict_proba(model, test.images, len(dataset.class_names))
+            probs = classical.classical_proba(model, test.images, len(dataset.class_names))
             rows.append(_row(name, "classical", probs, test, clean, seconds, None, train_rows=len(take)))
         else:
             result = train(dataset, name, Path(out_dir) / name, profile=profile, seed=seed, verbose=0)

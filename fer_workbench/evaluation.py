@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pandas as pd
 
-from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.cleaning.duplicates import leakage_free_mask
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.inference import predict_proba
@@ -31,7 +30,7 @@ def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "Pr
                                data_checksum=dataset.checksum, data_source=dataset.source, split=split or "all",
                                tta=tta, model=None if model_path is None else str(model_path))
     if split and split != "Training" and "Training" in dataset.split_names():
-        free = np.isin(np.flatnonzero(dataset.splits == split), leakage_free_indices(dataset, split))
+        free = leakage_free_mask(dataset, split)
         report["leakage_free_n"] = int(free.sum())
         report["leakage_free_accuracy"] = (float((probs[free].argmax(1) == part.labels[free]).mean())
                                            if free.any() else None)

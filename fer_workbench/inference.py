@@ -1,4 +1,5 @@
-"""Prediction shared by predict, saliency, metrics and evaluation: compiled forward pass, ten-crop TTA, Predictor."""
+"""Prediction shared by predict, saliency, metrics and evaluation: compiled forward pass, ten-crop TTA and
+``CropPredictor`` (48×48 face crops in, probabilities out)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def predict_proba(model: keras.Model, images: np.ndarray, tta: bool = False, pre
     return probs[0] if single else probs
 
 
-class Predictor:
+class CropPredictor:
     """Fast repeated prediction: preprocessing variant from the model, compiled forward pass, optional TTA."""
 
     def __init__(self, model: keras.Model, preprocessing: str | None = None, tta: bool = False):

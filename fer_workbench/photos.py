@@ -211,7 +211,8 @@ class _PilPixelLimit:
 
     Pillow's `Image.MAX_IMAGE_PIXELS` is only raised (under a lock, for the duration of the decode) when the caller
     allows more pixels than Pillow would; otherwise the global is left untouched and our own, stricter check
-    on the header size does the refusing. DecompressionBombWarning is silenced locally (we decide ourselves).
+    on the header size does the refusing. DecompressionBombWarning and Pillow's metadata warnings are silenced
+    locally (we decide ourselves).
     """
 
     def __init__(self, max_pixels: int | None):
@@ -228,6 +229,9 @@ class _PilPixelLimit:
             Image.MAX_IMAGE_PIXELS = self.max_pixels
         self.warnings.__enter__()
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow's notes on damaged metadata ("Corrupt EXIF data", "Tag data larger than file") are noise once the
+        # pixels decode; damage that matters raises, and becomes the PhotoError.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         return self
 
     def __exit__(self, *exc_info):

@@ -52,7 +52,7 @@ class FacePredictor:
     """Finds faces in photos and classifies each with one model (the shipped one unless a path is given)."""
 
     def __init__(self, model=None, detector: str = "auto", tta: bool = False, align: bool = False):
-        from fer_workbench.inference import Predictor
+        from fer_workbench.inference import CropPredictor
         from fer_workbench.models.compatibility import check_model
         from fer_workbench.models.io import load_model
         from fer_workbench.models.registry import resolve_model_path
@@ -66,7 +66,7 @@ class FacePredictor:
         self.model = model
         self.detector = detector
         self.align = align
-        self._predict = Predictor(model, tta=tta)
+        self._predict = CropPredictor(model, tta=tta)
 
     def predict_photo(self, source, name: str | None = None) -> PhotoPrediction:
         """One photo (path, bytes or array); unreadable input becomes an error entry, never an exception."""

@@ -183,7 +183,7 @@ def headline_metrics(dataset: Dataset, proba: dict[str, np.ndarray], output_dir=
     """Summary metrics of each test split in full (the standard figures, e.g. n = 3,589 on FER2013's PrivateTest),
     then PrivateTest's subsets beside them: the rows this run's cleaning kept (when ``output_dir`` has a cleaned
     export of this data) and the rows with no exact copy in Training (leakage-free)."""
-    from fer_workbench.cleaning.duplicates import leakage_free_indices
+    from fer_workbench.cleaning.duplicates import leakage_free_mask
     from fer_workbench.data import cleaning_kept_rows
     from fer_workbench.metrics import summary_metrics
 
@@ -195,7 +195,7 @@ def headline_metrics(dataset: Dataset, proba: dict[str, np.ndarray], output_dir=
         subsets = {}
         if kept is not None:
             subsets[SUBSET_CLEANED] = kept[positions]
-        subsets[SUBSET_LEAKAGE_FREE] = np.isin(positions, leakage_free_indices(dataset))
+        subsets[SUBSET_LEAKAGE_FREE] = leakage_free_mask(dataset, "PrivateTest")
         for name, member in subsets.items():
             if member.any():
                 rows[name] = summary_metrics(labels[member], p[member])

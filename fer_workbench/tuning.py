@@ -32,7 +32,6 @@ from fer_workbench.training import TrainConfig, compile_model
 TUNER_KINDS: tuple[str, ...] = ("hyperband", "bayesian", "random")
 OBJECTIVE = "val_accuracy"
 SEARCH_FILE = "fer_search.json"
-_TRAIN_KEYS = ("optimizer", "learning_rate", "weight_decay", "batch_size", "label_smoothing", "augment")
 
 
 def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:

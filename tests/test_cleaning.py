@@ -10,10 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_workbench.cleaning import load_decisions, read_manifest, run_cleaning
+from fer_workbench.cleaning import (
+    apply_decisions,
+    load_decisions,
+    read_manifest,
+    run_cleaning,
+    score_images,
+    write_cleaning,
+)
 from fer_workbench.cleaning.duplicates import duplicate_groups
 from fer_workbench.cleaning.imbalance import balancing_plan, imbalance_report
 from fer_workbench.cleaning.label_issues import label_issue_scores, out_of_fold_probabilities
+from fer_workbench.cleaning.manifest import CLEANING_FILES
 from fer_workbench.cleaning.nonface import image_statistics, nonface_scores
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.data.fer_csv import load_fer_csv
@@ -147,6 +155,28 @@ def test_cleaned_export_reads_back_with_the_same_loader(cleaned):
     excluded = pd.read_csv(result.paths["excluded"])
     assert set(excluded.row_id) == set(data.row_ids[~kept])
     assert (excluded.reason.str.len() > 0).all()
+
+
+def test_scoring_deciding_and_writing_are_separate_steps(cleaned, tmp_path, monkeypatch):
+    data, result, *_ = cleaned
+    monkeypatch.chdir(tmp_path)
+    scored = score_images(data, "smoke", label_issues=False, progress=False)
+    assert list(tmp_path.iterdir()) == []  # scoring writes nothing
+    assert "excluded" not in scored and (scored["decision_blank"] == "").all()
+    pd.testing.assert_frame_equal(scored, result.manifest.drop(columns=["reason", "excluded"]))
+    # Deciding needs no rescoring: a rejected blank flag keeps row 4; with nothing excluded unreviewed, so does
+    # an empty policy; the scored frame itself is left as it was.
+    decisions = pd.DataFrame({"row_id": [4], "flag": ["blank"], "decision": ["reject"]})
+    decisions.attrs["data_checksum"] = data.checksum
+    kept = apply_decisions(scored, data, decisions)
+    assert kept.loc[kept.row_id == 4, ["decision_blank", "reason", "excluded"]].values.tolist() == [["reject", "", False]]
+    assert not apply_decisions(scored, data, exclude_flags=())["excluded"].any()
+    assert "excluded" not in scored and (scored["decision_blank"] == "").all()
+    pd.testing.assert_frame_equal(apply_decisions(scored, data), result.manifest)
+    paths = write_cleaning(tmp_path / "out", kept, data, {"note": "test"})
+    assert sorted(Path(p).name for p in paths.values()) == sorted(CLEANING_FILES.values())
+    assert len(load_fer_csv(paths["cleaned"])) == len(data) - int(kept["excluded"].sum())
+    assert load_decisions(paths["decisions"], data).values.tolist() == [[4, "blank", "reject"]]
 
 
 def test_decisions_survive_rerun_and_mismatch_is_refused(cleaned):

@@ -4,6 +4,13 @@ import numpy as np
 import pytest
 from conftest import make_rows
 
+from fer_workbench.cleaning.duplicates import (
+    exact_duplicate_groups,
+    leakage_free_indices,
+    leakage_free_mask,
+    leaks_across_splits,
+    split_membership,
+)
 from fer_workbench.data import load_dataset
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.explore import (
@@ -39,6 +46,18 @@ def test_duplicates_and_leakage(planted):
                        "cross_split_rows": 3, "label_conflict_groups": 1}
     leakage = leakage_matrix(planted)
     assert leakage.loc["Training", "PrivateTest"] == 2 and leakage.loc["PrivateTest", "Training"] == 1
+
+
+def test_leakage_has_one_computation(planted):
+    """Rows 0, 1 (Training) and 7 (PrivateTest) are one exact group: only row 7 leaks into PrivateTest."""
+    group = exact_duplicate_groups(planted.images)
+    reached = split_membership(group, planted.splits)
+    assert reached.columns.tolist() == ["Training", "PrivateTest"]
+    assert reached.loc[[0, 1, 7]].all(axis=None) and not reached.drop(index=[0, 1, 7]).any(axis=None)
+    assert np.flatnonzero(leaks_across_splits(group, planted.splits)).tolist() == [0, 1, 7]
+    assert leakage_free_mask(planted).tolist() == [True, False, True, True, True, True]
+    assert leakage_free_indices(planted).tolist() == [6, 8, 9, 10, 11]
+    assert leakage_free_mask(planted, train_split="PublicTest").all()  # no such split: nothing leaks from it
 
 
 def test_blank_and_statistics(planted):

@@ -8,7 +8,7 @@ from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.models import MODEL_NAMES, VGG_PAPER, VGGConfig, baselines, build_model, build_vgg
-from fer_workbench.models.classical import CLASSICAL_MODELS, fit_classical, hog_features, predict_proba
+from fer_workbench.models.classical import CLASSICAL_MODELS, fit_classical, hog_features, classical_proba
 from fer_workbench.preprocess import PREPROCESSING_VARIANTS, apply_preprocessing, prepare_images, to_model_input
 
 limit_tf_threads()
@@ -168,7 +168,7 @@ def test_classical_models_beat_chance(name):
     images, labels = separable(120, 0)
     test_images, test_labels = separable(60, 1)
     model = fit_classical(name, images, labels)
-    probs = predict_proba(model, test_images)
+    probs = classical_proba(model, test_images)
     assert probs.shape == (60, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
     assert probs[:, [1, 2, 4, 5, 6]].max() == 0  # unseen classes get zero
     assert (probs.argmax(1) == test_labels).mean() > 0.8

@@ -19,7 +19,7 @@ from fer_workbench.data.fer_csv import parse_fer_csv_bytes
 from fer_workbench.errors import MAX_MESSAGE
 from fer_workbench.photos import PhotoError, load_photo
 
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 CSV = csv_text(*make_rows(6)).encode()

@@ -59,6 +59,14 @@ def test_loads_as_fer2013_csv(generated):
     assert np.array_equal(ds.labels[nonflipped], truth.clean_labels[nonflipped])
 
 
+def test_csv_text_is_the_plain_fer2013_form(generated):
+    """The shared writer (``fer_csv.fer_csv_bytes``) prints each pixel's decimal digits, one space apart."""
+    data, _, ds = generated
+    plain = "emotion,pixels,Usage\n" + "".join(f"{y},{' '.join(map(str, im.ravel()))},{s}\n"
+                                             for y, im, s in zip(ds.labels, ds.images, ds.splits))
+    assert data == plain.encode()
+
+
 def test_class_and_split_shares_follow_fer2013(generated):
     _, _, ds = generated
     class_shares = np.bincount(ds.labels, minlength=7) / N

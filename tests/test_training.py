@@ -16,7 +16,7 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.models import VGGConfig, build_model, tag_model
 from fer_workbench.preprocess import to_model_input
 from fer_workbench.cleaning.duplicates import leakage_free_indices
-from fer_workbench.inference import Predictor, compiled_predict, predict_proba, ten_crops
+from fer_workbench.inference import CropPredictor, compiled_predict, predict_proba, ten_crops
 from fer_workbench.inputs import augment_batch, make_train_dataset
 from fer_workbench.models.io import load_model, save_model
 from fer_workbench.runtime import precision_policy, select_device
@@ -223,7 +223,7 @@ def test_compiled_predict_matches_eager(trained, toy):
     fn = compiled_predict(trained.model)
     assert fn is compiled_predict(trained.model)
     assert np.allclose(fn(tf.constant(x)).numpy(), trained.model(x, training=False).numpy(), atol=1e-5)
-    predictor = Predictor(trained.model)
+    predictor = CropPredictor(trained.model)
     assert predictor(toy.images[0]).shape == (7,)
     assert set(predictor.predict_labels(toy.images[:4])) <= set(CLASS_NAMES)
 

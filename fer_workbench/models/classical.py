@@ -53,7 +53,7 @@ def fit_classical(name: str, images: np.ndarray, labels: np.ndarray, seed: int =
     return model.fit(images, labels)
 
 
-def predict_proba(model: Pipeline, images: np.ndarray, num_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+def classical_proba(model: Pipeline, images: np.ndarray, num_classes: int = len(CLASS_NAMES)) -> np.ndarray:
     """N×num_classes probabilities in CLASS_NAMES order (zero for classes unseen in training)."""
     batch, _ = _as_batch(images)
     scores = model.predict_proba(batch)
