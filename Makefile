@@ -8,7 +8,7 @@ FERPLUS ?=
 OUT ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: install report test lint benchmarks clean-reports
+.PHONY: install report test lint benchmarks accuracy-checks clean-reports
 
 $(BIN)/fer-workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: install
 
 benchmarks: install
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+## Accuracy checks of the cleaning scores: planted truth of the synthetic default, and real FER2013 / FER+ from
+## ../shared when present. Each prints what it checks first. Long: up to an hour or more on a CPU with ../shared.
+accuracy-checks: install
+	for script in benchmarks/accuracy/check_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean-reports:
 	find $(OUT) -mindepth 1 ! -name README.md ! -path '$(OUT)/fer2013*' -exec rm -rf {} +

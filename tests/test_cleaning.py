@@ -164,9 +164,10 @@ def test_scoring_deciding_and_writing_are_separate_steps(cleaned, tmp_path, monk
     assert list(tmp_path.iterdir()) == []  # scoring writes nothing
     assert "excluded" not in scored and (scored["decision_blank"] == "").all()
     pd.testing.assert_frame_equal(scored, result.manifest.drop(columns=["reason", "excluded"]))
-    # Deciding needs no rescoring: a rejected blank flag keeps row 4; with nothing excluded unreviewed, so does
-    # an empty policy; the scored frame itself is left as it was.
-    decisions = pd.DataFrame({"row_id": [4], "flag": ["blank"], "decision": ["reject"]})
+    # Deciding needs no rescoring: rejecting its flags keeps the blank row 4; so does a policy that excludes
+    # nothing unreviewed; the scored frame itself is left as it was.
+    flags = scored.loc[scored.row_id == 4, "flags"].item().split(";")
+    decisions = pd.DataFrame({"row_id": [4] * len(flags), "flag": flags, "decision": ["reject"] * len(flags)})
     decisions.attrs["data_checksum"] = data.checksum
     kept = apply_decisions(scored, data, decisions)
     assert kept.loc[kept.row_id == 4, ["decision_blank", "reason", "excluded"]].values.tolist() == [["reject", "", False]]
@@ -176,7 +177,7 @@ def test_scoring_deciding_and_writing_are_separate_steps(cleaned, tmp_path, monk
     paths = write_cleaning(tmp_path / "out", kept, data, {"note": "test"})
     assert sorted(Path(p).name for p in paths.values()) == sorted(CLEANING_FILES.values())
     assert len(load_fer_csv(paths["cleaned"])) == len(data) - int(kept["excluded"].sum())
-    assert load_decisions(paths["decisions"], data).values.tolist() == [[4, "blank", "reject"]]
+    assert load_decisions(paths["decisions"], data)[["row_id", "decision"]].values.tolist() == [[4, "reject"]] * len(flags)
 
 
 def test_decisions_survive_rerun_and_mismatch_is_refused(cleaned):

@@ -90,6 +90,7 @@ CASES = [
     ("tune-out-is-file", ["tune", "--out", "afile"], 1, "--out afile: exists and is not a directory", None),
     ("tune-utf16", ["tune", "--data", "utf16.csv", "--out", "outs/tune"], 1,
      "utf16.csv: UTF-16 text (byte-order mark ff fe); save it as UTF-8", None),
+    ("clean-out-is-file", ["clean", "--data", "good.csv", "--out", "afile"], 1, "exists and is not a directory", None),
     ("clean-out-proc", ["clean", "--data", "good.csv", "--out", "/proc/x"], 1, "cannot create files in /proc", None),
     ("clean-escape-header", ["clean", "--data", "evil.csv", "--out", "outs/clean"], 1,
      r"(header has: '\x1b]0;pwned\x07\x1b[2Jemotion,pix')", None),

@@ -152,7 +152,8 @@ def image_digest(image) -> str | None:
 def lab_tree(tmp_path_factory):
     """A copy of notebooks/ (the checkout stays untouched) whose notebooks write into ``out/``: 01 and 06 into
     their own folders, 05 reads a run directory whose notebook-03 model is a small untrained CNN (the cheapest
-    stand-in for `fer-workbench run --only 03`: notebook 05 only needs ``models/best/model.keras``)."""
+    stand-in for `fer-workbench run --only 03`: notebook 05 only needs ``models/best/model.keras``). Smaller
+    budgets than the defaults where they only cost time: 05's robustness sample, 06's folder mode."""
     from fer_workbench.models.registry import run_model_path
 
     root = tmp_path_factory.mktemp("jupyterlab")
@@ -161,8 +162,11 @@ def lab_tree(tmp_path_factory):
     out = root / "out"
     save_tiny_model(run_model_path(out / "run"))
     set_parameters(tree / "01_explore.ipynb", output_dir=str(out / "explore"))
-    set_parameters(tree / "05_metrics.ipynb", output_dir=str(out / "run"), robustness_rows=100)
-    set_parameters(tree / "06_predict.ipynb", output_dir=str(out / "predict"))
+    set_parameters(tree / "05_metrics.ipynb", output_dir=str(out / "run"), robustness_rows=50)
+    photos = root / "photos"  # folder mode on one photo: the upload is what this test is about
+    photos.mkdir()
+    Image.fromarray(skdata.astronaut()).save(photos / "astronaut.jpg")
+    set_parameters(tree / "06_predict.ipynb", output_dir=str(out / "predict"), photos_dir=str(photos), shown_photos=1)
     return root, tree, out
 
 
@@ -180,7 +184,8 @@ def lab(lab_tree):
     shots = Path(os.environ.get("BROWSER_TEST_SCREENSHOTS") or root / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(24)
-    env = dict(os.environ, FER_WORKBENCH_HOME=str(root / "home"), JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
+    # FER_WORKBENCH_HOME: the test session's scratch home (conftest), shared with the other tests' datasets.
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
                JUPYTER_DATA_DIR=str(root / "jupyter-data"), JUPYTER_RUNTIME_DIR=str(root / "jupyter-runtime"),
                IPYTHONDIR=str(root / "ipython"), TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="2",
                TF_NUM_INTRAOP_THREADS="2", TF_NUM_INTEROP_THREADS="1", PYTHONUNBUFFERED="1")
@@ -321,5 +326,5 @@ def test_upload_a_photo_and_read_its_label(lab, lab_tree, tmp_path):
     match = re.match(r"face 1: (\w+) \((\d+)%\)", face_line)
     assert match and match.group(1) in CLASS_NAMES, face_line
     assert 0 <= int(match.group(2)) <= 100
-    assert (out / "predict" / "predict_demo").is_dir()
+    assert (out / "predict" / "results" / "06_predict.json").is_file()
     assert stray_files(tree) == []

@@ -1,11 +1,14 @@
 """Property tests (hypothesis): random corruptions and truncations of valid files never give a traceback.
 
-The FER2013 CSV loader and the photo reader either return a valid result or raise one WorkbenchError whose
+The FER2013 CSV loader (plain and gzipped) and the photo reader either return a valid result or raise one WorkbenchError whose
 message is one printable line; nothing else. Examples are few and small (a 6-row CSV, 40×30 images) so that the
 module runs in seconds.
 """
 
+import gzip
 import io
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from fer_workbench import IMAGE_SIZE, WorkbenchError
-from fer_workbench.data.fer_csv import parse_fer_csv_bytes
+from fer_workbench.data.fer_csv import load_fer_csv, parse_fer_csv_bytes
 from fer_workbench.errors import MAX_MESSAGE
 from fer_workbench.photos import PhotoError, load_photo
 
@@ -70,6 +73,23 @@ def test_corrupted_csv_loads_or_fails_in_one_line(data, skip):
     assert set(dataset.splits) <= {"Training", "PublicTest", "PrivateTest"}
     for _, detail in dataset.skipped_rows:
         assert "\n" not in detail and "\x1b" not in detail
+
+
+GZIPPED = gzip.compress(CSV, mtime=0)
+
+
+@SETTINGS
+@given(data=corrupted(GZIPPED))
+def test_corrupted_gzip_loads_or_fails_in_one_line(data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "corrupt.csv.gz"
+        path.write_bytes(data)
+        try:
+            dataset = load_fer_csv(path)
+        except WorkbenchError as error:
+            assert_one_line(error)
+            return
+    assert 1 <= len(dataset) <= 6 and dataset.images.dtype == np.uint8
 
 
 def _encoded(fmt: str, mode: str = "RGB") -> bytes:

@@ -48,6 +48,10 @@ def check_model(model: keras.Model, path: str | os.PathLike | None = None, num_c
     metrics, calibration, saliency — would otherwise disagree about what its outputs mean).
     """
     label = str(path) if path is not None else f"model {getattr(model, 'name', '')}".strip()
+    try:
+        model.inputs[0], model.outputs[0]  # a model that was never built or called has neither
+    except (AttributeError, ValueError, IndexError, TypeError):
+        raise WorkbenchError(f"{label}: has no defined inputs and outputs (build or call it once first)") from None
     if len(model.inputs) != 1:
         raise WorkbenchError(f"{label}: takes {len(model.inputs)} inputs; the workbench gives one batch of "
                              f"{_shape_text(INPUT_SHAPE)} grayscale images")

@@ -1,7 +1,7 @@
-"""Non-face ranking on real FER2013 (vs FER+'s 173 dropped rows) and on the synthetic default (vs planted truth).
+"""Accuracy check: non-face ranking on the synthetic default (vs its planted non-faces) and, with ../shared, on
+real FER2013 (vs the 173 rows FER+ drops). FER+ only scores the ranking; nothing is fitted on it.
 
-Run: .venv/bin/python benchmarks/cleaning_nonface.py [--synthetic-rows 2000] [--skip-real]
-FER+ only scores the ranking; nothing is fitted on it.
+Run: .venv/bin/python benchmarks/accuracy/check_nonface.py [--synthetic-rows 2000] [--skip-real]
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
+from _checks import checks, real_fer2013, synthetic
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from fer_workbench.cleaning.nonface import nonface_scores
-from fer_workbench.config import shared_fer2013_dir
-from fer_workbench.data.fer_csv import load_fer_csv, parse_fer_csv_bytes
+from fer_workbench.data.fer_csv import load_fer_csv
 from fer_workbench.data.ferplus import load_ferplus
-from fer_workbench.data.synthetic import make_synthetic
+
+SCORES = ("low_information", "face_outlier", "noise", "nonface")
 
 
 def report(name: str, truth: np.ndarray, score: np.ndarray) -> None:
@@ -33,25 +34,29 @@ def main() -> None:
     parser.add_argument("--synthetic-rows", type=int, default=2000)
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
-    raw, truth = make_synthetic(args.synthetic_rows, seed=0)
-    syn = parse_fer_csv_bytes(raw, source="synthetic")
+    real = None if args.skip_real else real_fer2013()
+    checks("average precision, precision at 50 and at the number of true non-faces of each non-face score; best "
+           "recall at precision >= 0.9 on synthetic data; on real FER2013, whether every near-blank frame ranks first",
+           f"synthetic default, {args.synthetic_rows} rows" + (", then real FER2013" if real else
+                                                               " (../shared FER2013 absent or skipped)"))
+    syn, truth = synthetic(args.synthetic_rows)
     start = time.time()
     scores = nonface_scores(syn.images)
     print(f"synthetic {len(syn)} rows, {truth.nonface.sum()} planted non-faces ({time.time() - start:.1f} s)")
-    for name in ("low_information", "face_outlier", "noise", "nonface"):
+    for name in SCORES:
         report(name, truth.nonface, scores[name])
     precision, recall, _ = precision_recall_curve(truth.nonface, scores["nonface"])
     ok = precision >= 0.9
     print(f"  best recall at precision >= 0.9: {recall[ok].max():.3f} (target >= 0.95)")
-    if args.skip_real or not (shared_fer2013_dir() / "fer2013.csv.gz").exists():
+    if not real:
         return
-    data = load_fer_csv(shared_fer2013_dir() / "fer2013.csv.gz")
-    dropped = load_ferplus(shared_fer2013_dir() / "fer2013new.csv").align(data).dropped
+    data = load_fer_csv(real[0])
+    dropped = load_ferplus(real[1]).align(data).dropped
     start = time.time()
     scores = nonface_scores(data.images)
     print(f"real FER2013 {len(data)} rows vs {dropped.sum()} FER+ dropped ({time.time() - start:.1f} s; "
           f"targets AP >= 0.35, P@50 >= 0.8)")
-    for name in ("low_information", "face_outlier", "noise", "nonface"):
+    for name in SCORES:
         report(name, dropped, scores[name])
     blank = data.images.reshape(len(data), -1).std(axis=1) < 3
     print(f"  near-blank (std < 3): {blank.sum()}, all in the top {blank.sum()} of nonface: "

@@ -1,10 +1,13 @@
-"""Exact and near duplicates on real FER2013, plus recall on planted perturbed copies.
+"""Accuracy check: exact and near-duplicate groups, and the recall of perturbed copies planted among the rows
+(100 per kind: shift, crop, resize, brightness, JPEG). On real FER2013 from ../shared, else on the synthetic
+default, where the generator's own planted copies are checked too.
 
-Run: .venv/bin/python benchmarks/cleaning_duplicates.py
+Run: .venv/bin/python benchmarks/accuracy/check_duplicates.py [--synthetic-rows 3000] [--skip-real]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
@@ -12,9 +15,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2
 import numpy as np
+from _checks import checks, planted_copies_grouped, real_fer2013, synthetic
 
 from fer_workbench.cleaning.duplicates import duplicate_groups, exact_duplicate_table, group_table
-from fer_workbench.config import shared_fer2013_dir
 from fer_workbench.data.fer_csv import load_fer_csv
 
 KINDS = ("shift", "crop", "resize", "brightness", "jpeg")
@@ -37,8 +40,17 @@ def perturb(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarra
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--synthetic-rows", type=int, default=3000)
+    parser.add_argument("--skip-real", action="store_true")
+    args = parser.parse_args()
     cv2.setNumThreads(1)
-    data = load_fer_csv(shared_fer2013_dir() / "fer2013.csv.gz")
+    real = None if args.skip_real else real_fer2013()
+    data, truth = (load_fer_csv(real[0]), None) if real else synthetic(args.synthetic_rows)
+    checks("exact and near-duplicate groups (every exact group inside one near group), and the share of planted "
+           "perturbed copies grouped with their source (recall per kind)" + ("" if real else
+           "; the synthetic generator's planted copies grouped with their originals"),
+           f"{data.source}, {len(data)} rows" + ("" if real else " (../shared FER2013 absent or skipped)"))
     start = time.time()
     exact = exact_duplicate_table(data)
     print(f"exact: {len(exact)} groups, {int(exact['size'].sum())} rows, {int(exact['cross_split'].sum())} "
@@ -54,6 +66,9 @@ def main() -> None:
           f"{int(near['cross_split'].sum())} cross-split, {int(near['label_conflict'].sum())} label conflicts; "
           f"rows near-duplicated but not exact: {int(((groups['near_group'] >= 0) & ~in_exact).sum())}; "
           f"every exact group inside one near group: {exact_ok} ({elapsed:.1f} s)")
+    if truth is not None:
+        n_copies, found = planted_copies_grouped(truth, groups["near_group"].to_numpy())
+        print(f"synthetic planted copies: {n_copies}, {found:.2f} grouped with their original")
     rng = np.random.default_rng(0)
     sources = rng.choice(len(data), 100 * len(KINDS), replace=False)
     copies = np.stack([perturb(data.images[s], KINDS[k // 100], rng) for k, s in enumerate(sources)])

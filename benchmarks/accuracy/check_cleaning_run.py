@@ -1,7 +1,8 @@
-"""Whole cleaning run: the smoke profile on the synthetic default (vs planted truth) and, with --real, real
-FER2013 without the label-issue step (the 5-minute budget), FER+ used only to score.
+"""Accuracy check of a whole cleaning run (``run_cleaning``): the smoke profile on the synthetic default against
+its planted truth and, with --real and ../shared, real FER2013 without the label-issue step (the 5-minute
+budget), FER+ used only to score.
 
-Run: .venv/bin/python benchmarks/cleaning_pipeline.py [--rows 2000] [--profile smoke] [--real]
+Run: .venv/bin/python benchmarks/accuracy/check_cleaning_run.py [--rows 2000] [--profile smoke] [--real]
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from _checks import checks, planted_copies_grouped, real_fer2013, synthetic
 from sklearn.metrics import precision_recall_curve
 
 from fer_workbench.cleaning import run_cleaning
-from fer_workbench.config import shared_fer2013_dir
-from fer_workbench.data.fer_csv import load_fer_csv, parse_fer_csv_bytes
-from fer_workbench.data.synthetic import make_synthetic
+from fer_workbench.data.fer_csv import load_fer_csv
 
 
 def recall_at_precision(truth, score, precision_floor):
@@ -34,8 +34,13 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--real", action="store_true")
     args = parser.parse_args()
-    raw, truth = make_synthetic(args.rows, seed=0)
-    data = parse_fer_csv_bytes(raw, source="synthetic", checksum="synthetic-0")
+    real = real_fer2013() if args.real else None
+    checks("on synthetic data, the non-face flag's precision and recall (and recall at precision >= 0.9), the "
+           "ranking and flags of planted label flips, the share of planted copies grouped with their original; "
+           "with --real, the run's time on real FER2013 (target <= 300 s) and its FER+ comparison",
+           f"synthetic default, {args.rows} rows, profile {args.profile}" + (", then real FER2013" if real else
+                                                                            " (no --real, or ../shared absent)"))
+    data, truth = synthetic(args.rows)
     with tempfile.TemporaryDirectory() as out:
         start = time.time()
         result = run_cleaning(data, out, profile=args.profile, seed=0, progress=False)
@@ -53,20 +58,18 @@ def main() -> None:
           f"{precision_at_recall(flipped, -m['label_quality'].to_numpy(), 0.5):.2f}; cleanlab flags "
           f"{m['flag_label_issue'].sum()} with precision {flipped[m['flag_label_issue']].mean():.2f} recall "
           f"{m['flag_label_issue'][flipped].mean():.2f}")
-    copies = truth.duplicate_of >= 0
-    g = m["near_group"].to_numpy()
-    found = np.mean([g[i] >= 0 and g[i] == g[truth.duplicate_of[i]] for i in np.flatnonzero(copies)])
-    print(f"  planted duplicates: {copies.sum()} copies, {found:.2f} grouped with their original; summary "
+    n_copies, found = planted_copies_grouped(truth, m["near_group"].to_numpy())
+    print(f"  planted duplicates: {n_copies} copies, {found:.2f} grouped with their original; summary "
           f"{result.summary['duplicates']}")
-    if not args.real:
+    if not real:
         return
-    real = load_fer_csv(shared_fer2013_dir() / "fer2013.csv.gz")
+    dataset = load_fer_csv(real[0])
     with tempfile.TemporaryDirectory() as out:
         start = time.time()
-        result = run_cleaning(real, out, profile="cpu", seed=0, label_issues=False,
-                              ferplus=shared_fer2013_dir() / "fer2013new.csv", progress=False)
+        result = run_cleaning(dataset, out, profile="cpu", seed=0, label_issues=False, ferplus=real[1],
+                              progress=False)
         elapsed = time.time() - start
-    print(f"real FER2013 {len(real)} rows, everything but label issues: {elapsed:.0f} s (target <= 300 s)")
+    print(f"real FER2013 {len(dataset)} rows, everything but label issues: {elapsed:.0f} s (target <= 300 s)")
     print(f"  FER+ comparison: {result.summary['ferplus']}")
     print(f"  flagged {result.summary['flagged']}, duplicates {result.summary['duplicates']}")
 

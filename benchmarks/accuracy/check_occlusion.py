@@ -1,7 +1,8 @@
-"""Occlusion score: ROC AUC against the planted occluders of the synthetic default, timings, and the top-ranked
-rows of the real FER2013 (row ids only: look at them yourself; no real images are written).
+"""Accuracy check: occlusion score's ROC AUC against the planted occluders of the synthetic default (per kind,
+with timings) and, with ../shared, the top-ranked rows of real FER2013 (row ids only: look at them yourself; no
+real images are written).
 
-Run: .venv/bin/python benchmarks/cleaning_occlusion.py [--rows 2000 12000] [--skip-real] [--threads 1]
+Run: .venv/bin/python benchmarks/accuracy/check_occlusion.py [--rows 2000 12000] [--skip-real] [--threads 1]
 AUC is over faces only (planted non-faces are left out). The detector never sees the synthetic truth, and its
 pasted occluders are drawn independently of the synthetic generator's planted ones.
 """
@@ -16,13 +17,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from _checks import checks, real_fer2013, synthetic
 from sklearn.metrics import roc_auc_score
 
-from fer_workbench.runtime import limit_threads
 from fer_workbench.cleaning.occlusion import occlusion_scores
-from fer_workbench.config import shared_fer2013_dir
-from fer_workbench.data.fer_csv import parse_fer_csv_bytes
-from fer_workbench.data.synthetic import OCCLUDER_KINDS, make_synthetic
+from fer_workbench.data.synthetic import OCCLUDER_KINDS
+from fer_workbench.runtime import limit_threads
 
 
 def main() -> None:
@@ -32,10 +32,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
+    real = None if args.skip_real else real_fer2013()
+    checks("ROC AUC of the occlusion score for planted occluded faces vs clean faces, overall and per occluder "
+           "kind; on real FER2013, score quantiles and the 20 top-ranked row ids",
+           f"synthetic default, {' and '.join(map(str, args.rows))} rows, {args.threads} thread(s)"
+           + (", then real FER2013" if real else " (../shared FER2013 absent or skipped)"))
     limit_threads(args.threads)
     for rows in args.rows:
-        raw, truth = make_synthetic(rows, seed=0)
-        data = parse_fer_csv_bytes(raw, "synthetic")
+        data, truth = synthetic(rows)
         start = time.time()
         scores = occlusion_scores(data.images, seed=args.seed, threads=args.threads, progress=False)
         seconds = time.time() - start
@@ -47,12 +51,11 @@ def main() -> None:
             per_kind.append(f"{kind} {roc_auc_score(truth.occluded[keep], scores[keep]):.3f}")
         print(f"synthetic {rows} rows ({truth.occluded.sum()} occluded faces): ROC AUC {auc:.3f} (target >= 0.9); "
               f"{', '.join(per_kind)}; {seconds:.1f} s")
-    real = shared_fer2013_dir() / "fer2013.csv.gz"
-    if args.skip_real or not real.exists():
+    if not real:
         return
     from fer_workbench.data import load_dataset
 
-    data = load_dataset(real, progress=False)
+    data = load_dataset(real[0], progress=False)
     start = time.time()
     scores = occlusion_scores(data.images, seed=args.seed, threads=args.threads, progress=False)
     seconds = time.time() - start

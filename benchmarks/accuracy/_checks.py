@@ -1,0 +1,39 @@
+"""Shared pieces of the accuracy checks (no ``check_`` prefix: `make accuracy-checks` does not run it).
+
+The checks run as ``python benchmarks/accuracy/NAME.py``, so this directory is first on ``sys.path`` and they
+``import _checks``. Real FER2013 and FER+ come from ../shared beside the checkout; without them a check runs on
+the synthetic default, whose planted problems (``SyntheticTruth``) are the ground truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def checks(what: str, run: str) -> None:
+    """Print what a check measures and how it was run, before any figure."""
+    print(f"checks: {what}\nrun: {run}", flush=True)
+
+
+def real_fer2013() -> tuple[Path, Path] | None:
+    """../shared's FER2013 CSV and FER+ votes, or None when this checkout has none beside it."""
+    from fer_workbench.config import shared_fer2013_dir
+
+    csv, ferplus = shared_fer2013_dir() / "fer2013.csv.gz", shared_fer2013_dir() / "fer2013new.csv"
+    return (csv, ferplus) if csv.is_file() and ferplus.is_file() else None
+
+
+def synthetic(rows: int, seed: int = 0):
+    """The synthetic default with ``rows`` rows as a Dataset, and its planted truth."""
+    from fer_workbench.data.fer_csv import parse_fer_csv_bytes
+    from fer_workbench.data.synthetic import make_synthetic
+
+    raw, truth = make_synthetic(rows, seed=seed)
+    return parse_fer_csv_bytes(raw, source=f"synthetic-{rows}-seed{seed}", checksum=f"synthetic-{rows}-{seed}"), truth
+
+
+def planted_copies_grouped(truth, near_group) -> tuple[int, float]:
+    """How many copies the synthetic generator planted, and the share put in their original's near group."""
+    copies = [int(i) for i in (truth.duplicate_of >= 0).nonzero()[0]]
+    grouped = [near_group[i] >= 0 and near_group[i] == near_group[truth.duplicate_of[i]] for i in copies]
+    return len(copies), sum(grouped) / max(len(copies), 1)
