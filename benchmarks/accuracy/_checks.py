@@ -7,20 +7,31 @@ the synthetic default, whose planted problems (``SyntheticTruth``) are the groun
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
-def checks(what: str, run: str) -> None:
-    """Print what a check measures and how it was run, before any figure."""
-    print(f"checks: {what}\nrun: {run}", flush=True)
+def checks(what: str, run: str, skip_real: bool = False) -> tuple[Path, Path] | None:
+    """Print what a check measures and what it runs on, before any figure; return ``real_fer2013(skip_real)``."""
+    real = real_fer2013(skip_real)
+    data = f"real FER2013 and FER+ from {real[0].parent}" if real else "no real FER2013 (../shared absent or skipped)"
+    print(f"checks: {what}\nruns on: {run}; {data}", flush=True)
+    return real
 
 
-def real_fer2013() -> tuple[Path, Path] | None:
-    """../shared's FER2013 CSV and FER+ votes, or None when this checkout has none beside it."""
+def argument_parser(description: str | None) -> argparse.ArgumentParser:
+    """A check's options, starting with ``--skip-real`` (run on the synthetic default only)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--skip-real", action="store_true", help="leave ../shared's real FER2013 out")
+    return parser
+
+
+def real_fer2013(skip: bool = False) -> tuple[Path, Path] | None:
+    """../shared's FER2013 CSV and FER+ votes, or None when skipped or this checkout has none beside it."""
     from fer_workbench.config import shared_fer2013_dir
 
     csv, ferplus = shared_fer2013_dir() / "fer2013.csv.gz", shared_fer2013_dir() / "fer2013new.csv"
-    return (csv, ferplus) if csv.is_file() and ferplus.is_file() else None
+    return (csv, ferplus) if not skip and csv.is_file() and ferplus.is_file() else None
 
 
 def synthetic(rows: int, seed: int = 0):

@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-from _checks import checks, planted_copies_grouped, real_fer2013, synthetic
+from _checks import checks, planted_copies_grouped, synthetic
 from sklearn.metrics import precision_recall_curve
 
 from fer_workbench.cleaning import run_cleaning
@@ -34,12 +34,10 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--real", action="store_true")
     args = parser.parse_args()
-    real = real_fer2013() if args.real else None
-    checks("on synthetic data, the non-face flag's precision and recall (and recall at precision >= 0.9), the "
-           "ranking and flags of planted label flips, the share of planted copies grouped with their original; "
-           "with --real, the run's time on real FER2013 (target <= 300 s) and its FER+ comparison",
-           f"synthetic default, {args.rows} rows, profile {args.profile}" + (", then real FER2013" if real else
-                                                                            " (no --real, or ../shared absent)"))
+    real = checks("on synthetic data, the non-face flag's precision and recall (and recall at precision >= 0.9), the "
+                  "ranking and flags of planted label flips, the share of planted copies grouped with their original; "
+                  "with --real, the run's time on real FER2013 (target <= 300 s) and its FER+ comparison",
+                  f"synthetic default, {args.rows} rows, profile {args.profile}", not args.real)
     data, truth = synthetic(args.rows)
     with tempfile.TemporaryDirectory() as out:
         start = time.time()

@@ -7,7 +7,6 @@ Run: .venv/bin/python benchmarks/accuracy/check_duplicates.py [--synthetic-rows 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -15,7 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2
 import numpy as np
-from _checks import checks, planted_copies_grouped, real_fer2013, synthetic
+from _checks import argument_parser, checks, planted_copies_grouped, real_fer2013, synthetic
 
 from fer_workbench.cleaning.duplicates import duplicate_groups, exact_duplicate_table, group_table
 from fer_workbench.data.fer_csv import load_fer_csv
@@ -40,17 +39,16 @@ def perturb(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--synthetic-rows", type=int, default=3000)
-    parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    real = None if args.skip_real else real_fer2013()
+    real = real_fer2013(skip=args.skip_real)
     data, truth = (load_fer_csv(real[0]), None) if real else synthetic(args.synthetic_rows)
     checks("exact and near-duplicate groups (every exact group inside one near group), and the share of planted "
            "perturbed copies grouped with their source (recall per kind)" + ("" if real else
            "; the synthetic generator's planted copies grouped with their originals"),
-           f"{data.source}, {len(data)} rows" + ("" if real else " (../shared FER2013 absent or skipped)"))
+           f"{data.source}, {len(data)} rows", skip_real=real is None)
     start = time.time()
     exact = exact_duplicate_table(data)
     print(f"exact: {len(exact)} groups, {int(exact['size'].sum())} rows, {int(exact['cross_split'].sum())} "

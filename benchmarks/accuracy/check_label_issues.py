@@ -8,7 +8,6 @@ Run: .venv/bin/python benchmarks/accuracy/check_label_issues.py [--model cnn|hog
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -16,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-from _checks import checks, real_fer2013, synthetic
+from _checks import argument_parser, checks, real_fer2013, synthetic
 
 from fer_workbench.cleaning.label_issues import label_issue_scores, out_of_fold_probabilities
 from fer_workbench.data.fer_csv import load_fer_csv
@@ -24,31 +23,30 @@ from fer_workbench.data.ferplus import load_ferplus
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--top", type=int, default=500)
     parser.add_argument("--synthetic-rows", type=int, default=3000)
-    parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--cache", default="", help="optional .npy path to save/reuse the OOF probabilities")
     args = parser.parse_args()
-    real = None if args.skip_real else real_fer2013()
+    real = real_fer2013(skip=args.skip_real)
     if real:
         data = load_fer_csv(real[0])
         votes = load_ferplus(real[1]).align(data)
-        wrong, reference = votes.majority_label != data.labels, "FER+ majority differs"
+        wrong, reference = votes.majority_label != data.labels, "rows whose FER+ majority differs"
         base, base_name = ~votes.dropped, "rows FER+ keeps"
         top_n, target = args.top, " (target >= 0.75)"
     else:
         data, truth = synthetic(args.synthetic_rows)
-        wrong, reference = truth.label_flipped, "label planted as a flip"
+        wrong, reference = truth.label_flipped, "rows with a planted label flip"
         base, base_name = ~truth.nonface, "faces"
         top_n, target = min(args.top, int(truth.label_flipped.sum())), ""
-    checks(f"out-of-fold accuracy, and among the {top_n} rows of lowest label quality the share whose {reference} "
-           "(against its base rate), and the same share among the rows cleanlab flags",
-           f"{data.source}, {len(data)} rows" + ("" if real else " (../shared FER2013 absent or skipped)")
-           + f"; model={args.model} folds={args.folds} epochs={args.epochs}")
+    checks(f"out-of-fold accuracy; the share of {reference} among the {top_n} rows of lowest label quality "
+           "(against its base rate) and among the rows cleanlab flags",
+           f"{data.source}, {len(data)} rows, model={args.model} folds={args.folds} epochs={args.epochs}",
+           skip_real=real is None)
     start = time.time()
     if args.cache and os.path.exists(args.cache):
         probs = np.load(args.cache)
@@ -62,9 +60,9 @@ def main() -> None:
     top = np.argsort(quality, kind="stable")[:top_n]
     print(f"oof_seconds={elapsed:.0f}")
     print(f"oof accuracy {np.mean(probs.argmax(1) == data.labels):.3f}")
-    print(f"base rate ({reference}): {base_name} {wrong[base].mean():.3f}, all rows {wrong.mean():.3f}")
+    print(f"base rate of {reference}: among {base_name} {wrong[base].mean():.3f}, among all {wrong.mean():.3f}")
     print(f"top {top_n} by label quality: {reference} {wrong[top].mean():.3f}{target}")
-    print(f"cleanlab find_label_issues flags {issues.sum()} rows; {reference} among them {wrong[issues].mean():.3f}")
+    print(f"cleanlab find_label_issues flags {issues.sum()} rows: {reference} {wrong[issues].mean():.3f}")
 
 
 if __name__ == "__main__":

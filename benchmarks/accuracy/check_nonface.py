@@ -6,14 +6,13 @@ Run: .venv/bin/python benchmarks/accuracy/check_nonface.py [--synthetic-rows 200
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-from _checks import checks, real_fer2013, synthetic
+from _checks import argument_parser, checks, synthetic
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from fer_workbench.cleaning.nonface import nonface_scores
@@ -30,15 +29,13 @@ def report(name: str, truth: np.ndarray, score: np.ndarray) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--synthetic-rows", type=int, default=2000)
-    parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
-    real = None if args.skip_real else real_fer2013()
-    checks("average precision, precision at 50 and at the number of true non-faces of each non-face score; best "
-           "recall at precision >= 0.9 on synthetic data; on real FER2013, whether every near-blank frame ranks first",
-           f"synthetic default, {args.synthetic_rows} rows" + (", then real FER2013" if real else
-                                                               " (../shared FER2013 absent or skipped)"))
+    real = checks("average precision, precision at 50 and at the number of true non-faces of each non-face score; "
+                  "best recall at precision >= 0.9 on synthetic data; on real FER2013, whether every near-blank "
+                  "frame ranks first",
+                  f"synthetic default, {args.synthetic_rows} rows", args.skip_real)
     syn, truth = synthetic(args.synthetic_rows)
     start = time.time()
     scores = nonface_scores(syn.images)

@@ -9,7 +9,6 @@ pasted occluders are drawn independently of the synthetic generator's planted on
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -17,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from _checks import checks, real_fer2013, synthetic
+from _checks import argument_parser, checks, synthetic
 from sklearn.metrics import roc_auc_score
 
 from fer_workbench.cleaning.occlusion import occlusion_scores
@@ -26,17 +25,15 @@ from fer_workbench.runtime import limit_threads
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 12000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
-    real = None if args.skip_real else real_fer2013()
-    checks("ROC AUC of the occlusion score for planted occluded faces vs clean faces, overall and per occluder "
-           "kind; on real FER2013, score quantiles and the 20 top-ranked row ids",
-           f"synthetic default, {' and '.join(map(str, args.rows))} rows, {args.threads} thread(s)"
-           + (", then real FER2013" if real else " (../shared FER2013 absent or skipped)"))
+    real = checks("ROC AUC of the occlusion score for planted occluded faces vs clean faces, overall and per occluder "
+                  "kind; on real FER2013, score quantiles and the 20 top-ranked row ids",
+                  f"synthetic default, {' and '.join(map(str, args.rows))} rows, {args.threads} thread(s)",
+                  args.skip_real)
     limit_threads(args.threads)
     for rows in args.rows:
         data, truth = synthetic(rows)

@@ -105,7 +105,8 @@ def _draw_hand(canvas, alpha, g, rng):
     # wrist/forearm going back out of the frame
     back = np.array([hx - ux * 60, hy - uy * 60])
     wrist_w = pw * rng.uniform(0.55, 0.8)
-    arm = np.array([[hx + vx * wrist_w, hy + vy * wrist_w], [back[0] + vx * wrist_w * 1.3, back[1] + vy * wrist_w * 1.3],
+    arm = np.array([[hx + vx * wrist_w, hy + vy * wrist_w],
+                    [back[0] + vx * wrist_w * 1.3, back[1] + vy * wrist_w * 1.3],
                     [back[0] - vx * wrist_w * 1.3, back[1] - vy * wrist_w * 1.3],
                     [hx - vx * wrist_w, hy - vy * wrist_w]])
     shade = tone * rng.uniform(0.8, 0.95)
