@@ -173,6 +173,13 @@ class _EpochLog(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._start
 
 
+def _seed_generators(model: keras.Model) -> list[tuple[str, keras.random.SeedGenerator]]:
+    """(layer name, generator) of every layer drawing random numbers in training (dropout masks): their states
+    are not in a ``.keras`` file, so the checkpoint state carries them for an exact resume."""
+    return [(layer.name, layer.seed_generator) for layer in model._flatten_layers(include_self=False)
+            if isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator)]
+
+
 class _Checkpointer(keras.callbacks.Callback):
     """Each epoch: last.keras (+ best.keras when the monitor improves) atomically, then state.json."""
 
@@ -196,6 +203,7 @@ class _Checkpointer(keras.callbacks.Callback):
         state["epoch"] = epoch + 1
         state["stopped_early"] = bool(self.model.stop_training)
         state["callbacks"] = {name: cb.get_state() for name, cb in self.resumables.items()}
+        state["seed_generators"] = {name: gen.state.numpy().tolist() for name, gen in _seed_generators(self.model)}
         # The state is written last, so it never names a checkpoint that is not on disk.
         atomic_write_text(self.out_dir / "state.json", json.dumps(state, indent=1))
 
@@ -248,6 +256,10 @@ def _restore_or_build(out: Path, state: dict, config: TrainConfig, fit_config: T
     if state["epoch"] > 0:
         net = load_model(out / "checkpoints" / "last.keras", compile=True)
         net.jit_compile = device.jit_compile
+        saved = state.get("seed_generators", {})
+        for name, generator in _seed_generators(net):
+            if name in saved:
+                generator.state.assign(np.asarray(saved[name], dtype=generator.state.dtype))
     else:
         net = build_model(config.model, **config.model_kwargs)
         compile_model(net, fit_config, steps, device.jit_compile)

@@ -17,11 +17,17 @@ def _softmax(x, num_classes: int):
     return layers.Activation("softmax", dtype="float32", name="probs")(x)
 
 
+def _standardize(x):
+    # LayerNormalization over height, width and channel without its affine = per-image standardisation:
+    # removes each face's brightness and contrast before the first convolution.
+    return layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardize")(x)
+
+
 def build_baseline_cnn(num_classes: int = len(CLASS_NAMES), dropout: float = 0.3, widths=(32, 64, 128),
-                       dense=(128, 64)) -> keras.Model:
+                       dense=(128, 64), standardize: bool = False) -> keras.Model:
     """Three conv+pool stages (32/64/128) then dense 128/64: the usual first FER2013 CNN."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
-    x = inputs
+    x = _standardize(inputs) if standardize else inputs
     for i, width in enumerate(widths, start=1):
         x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
