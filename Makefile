@@ -8,7 +8,7 @@ FERPLUS ?=
 OUT ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: install report test lint benchmarks accuracy-checks clean-reports
+.PHONY: install report lab test lint benchmarks accuracy-checks clean-reports
 
 $(BIN)/fer-workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ install: $(BIN)/fer-workbench
 ## Run the whole notebook sequence (embedded default unless DATA=...) and print where reports/index.html is.
 report: install
 	$(BIN)/fer-workbench run --profile $(PROFILE) --out $(OUT) $(if $(DATA),--data $(DATA)) $(if $(FERPLUS),--ferplus $(FERPLUS))
+
+## JupyterLab on notebooks/, with ./jupyter_server_config.py on its config path: saving one of the numbered
+## notebooks writes it without outputs, as committed (their executed copies are in reports/).
+lab: install
+	JUPYTER_CONFIG_PATH="$(CURDIR)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab notebooks/
 
 ## Install and run the test suite (real-data tests skip when ../shared is absent).
 test: install

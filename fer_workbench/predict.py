@@ -93,9 +93,10 @@ class FacePredictor:
 
 
 def expand_inputs(paths) -> list[Path]:
-    """Files as given (kept even when missing, so they get their own error entry) and images inside folders."""
+    """Files as given (kept even when missing, so they get their own error entry) and images inside folders;
+    a leading ``~`` is the home folder."""
     out: list[Path] = []
-    for path in map(Path, paths):
+    for path in (Path(p).expanduser() for p in paths):
         if path.is_dir():
             out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
         else:

@@ -350,6 +350,13 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
     right_label, wrong_label = widgets.HTML(), widgets.HTML()
     right_pic, wrong_pic = widgets.Image(format="png"), widgets.Image(format="png")
 
+    def show_mosaic(picture: widgets.Image, chosen) -> None:
+        # Hidden when there is nothing to show: an Image with no bytes is a broken-image icon in JupyterLab.
+        if chosen is None:
+            picture.layout.display, picture.value = "none", b""
+        else:
+            picture.value, picture.layout.display = png_bytes(image_mosaic(chosen, columns=examples)), None
+
     def change_model(*_):
         # Options first, with redraw unhooked: a new option list may reset the value to a split it lacks yet.
         split_box.unobserve(redraw, names="value")
@@ -380,7 +387,8 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
                 print(f"no {name} images in {split_box.value}")
         if imgs is None:
             right_label.value, wrong_label.value = "", "<i>(no images given)</i>"
-            right_pic.value = wrong_pic.value = b""
+            show_mosaic(right_pic, None)
+            show_mosaic(wrong_pic, None)
             return
         pred = p.argmax(axis=1)
         right = np.flatnonzero((y == k) & (pred == k))[:examples]
@@ -388,8 +396,8 @@ def metrics_dashboard(y_true, proba=None, class_names=None, images=None, example
         right_label.value = f"correct {name} ({int(((y == k) & (pred == k)).sum())} in all):"
         wrong_label.value = (f"{name} predicted as something else ({int(((y == k) & (pred != k)).sum())} in all; "
                              f"predicted, left to right: {', '.join(class_names[j] for j in pred[wrong]) or '—'}):")
-        right_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[right], columns=examples)) if len(right) else b""
-        wrong_pic.value = png_bytes(image_mosaic(np.asarray(imgs)[wrong], columns=examples)) if len(wrong) else b""
+        show_mosaic(right_pic, np.asarray(imgs)[right] if len(right) else None)
+        show_mosaic(wrong_pic, np.asarray(imgs)[wrong] if len(wrong) else None)
 
     model_box.observe(change_model, names="value")
     split_box.observe(redraw, names="value")

@@ -1,8 +1,10 @@
 """The notebooks as a user meets them in JupyterLab, in a real browser: JupyterLab serves a copy of notebooks/ on
 loopback, headless Chromium (Debian's, driven by Playwright) opens each notebook, runs all its cells from the Run
 menu and works its widgets — 01's image browser (class and page change the images), 05's dashboard on a run
-directory (class, split and model change the figure) and 06's upload (a photo in, a predicted label out). Afterwards the
-copied notebook folder holds nothing but the notebooks: every output went to the ``output_dir`` given.
+directory (class, split and model change the figure; no broken example images) and 06's upload (a photo in, a
+predicted label out). Afterwards the copied notebook folder holds nothing but the notebooks: every output went to the
+``output_dir`` given. Saving 01 (Ctrl-S) after its run writes it back byte for byte as it was: the server runs with
+fer_workbench.jupyter_hooks' output-stripping pre-save hook on the copied folder, as ``make lab`` does on notebooks/.
 
 One server and one browser serve the three tests. Skips (never fails) when Chromium or Playwright is missing.
 Set ``BROWSER_TEST_SCREENSHOTS=/some/dir`` to keep a screenshot of each notebook after its checks."""
@@ -44,6 +46,13 @@ LAB_SETTINGS = {
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+# The server's config (in its JUPYTER_CONFIG_DIR): the pre-save hook jupyter_server_config.py installs for
+# notebooks/, here for the copied folder.
+SERVER_CONFIG = """from fer_workbench.jupyter_hooks import output_stripping_hook
+c.ContentsManager.pre_save_hook = output_stripping_hook({tree!r})
+"""
 
 
 def set_parameters(notebook: Path, **values) -> None:
@@ -173,7 +182,8 @@ def lab_tree(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(lab_tree):
     """JupyterLab on 127.0.0.1 (a free port, a token, no browser of its own, user settings, workspaces and
-    Jupyter/IPython homes inside the test's folder), with Chromium on a fresh profile. Yields a ``Lab``."""
+    Jupyter/IPython homes inside the test's folder, saving the copied notebooks without outputs), with Chromium on
+    a fresh profile. Yields a ``Lab``."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     chromium_path()  # skip before starting a server when there is no browser
     root, tree, _ = lab_tree
@@ -181,6 +191,8 @@ def lab(lab_tree):
         path = root / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    (root / "jupyter-config").mkdir()
+    (root / "jupyter-config" / "jupyter_server_config.py").write_text(SERVER_CONFIG.format(tree=str(tree)))
     shots = Path(os.environ.get("BROWSER_TEST_SCREENSHOTS") or root / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(24)
@@ -240,8 +252,17 @@ def changed_browser_state(browser, before: tuple[str, str]):
     return state if state and state[1] != before[1] and state[0] != before[0] else None
 
 
+def save_with_ctrl_s(page, notebook: Path) -> None:
+    """Select the first cell (command mode, focus out of any widget), press Ctrl-S and wait for the file's write."""
+    written = notebook.stat().st_mtime_ns
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.keyboard.press("Control+s")
+    wait_until(lambda: notebook.stat().st_mtime_ns > written, WIDGET_S, f"Ctrl-S did not save {notebook.name}")
+
+
 def test_image_browser_class_and_page_change_the_images(lab, lab_tree):
     _, tree, out = lab_tree
+    as_committed = (tree / "01_explore.ipynb").read_bytes()  # with the test's parameters, without outputs
     with lab.notebook("01_explore") as page:
         browser = page.locator(".widget-vbox").filter(has=page.locator("img.widget-image")).filter(
             has=page.locator(".widget-text input[type=number]")).last
@@ -263,6 +284,13 @@ def test_image_browser_class_and_page_change_the_images(lab, lab_tree):
                             "the image did not change after going to page 2")
         assert f"on page 2/{pages_happy}" in second[0], second[0]
         assert not set(row_ids(second[0])) & set(row_ids(happy[0]))
+
+        save_with_ctrl_s(page, tree / "01_explore.ipynb")
+        assert page.locator(".jp-OutputArea-output").count() > 0  # the lab still shows them; the file has none
+    saved = nbformat.read(tree / "01_explore.ipynb", as_version=4)
+    assert [(c.outputs, c.execution_count) for c in saved.cells if c.cell_type == "code"] == \
+        [([], None)] * sum(c.cell_type == "code" for c in saved.cells)
+    assert (tree / "01_explore.ipynb").read_bytes() == as_committed
     assert (out / "explore").is_dir() and any((out / "explore").iterdir())
     assert stray_files(tree) == []
 
@@ -283,6 +311,25 @@ def figure_titled(dashboard, ending: str):
     return state if state and state[0].endswith(ending) else None
 
 
+def dashboard_pictures(dashboard, name: str) -> list[dict] | None:
+    """The dashboard's example images, each with the text of the label above it, whether it is shown, and its
+    natural width; None until the labels are class ``name``'s, every shown image has loaded and every image agrees
+    with its label ("(0 in all": no examples, so no image shown)."""
+    pictures = dashboard.evaluate("""(box) => Array.from(box.querySelectorAll('img.widget-image'), (img) => ({
+        label: img.previousElementSibling ? img.previousElementSibling.textContent : '',
+        shown: getComputedStyle(img).display !== 'none', loaded: img.complete, width: img.naturalWidth}))""")
+    settled = all(p["loaded"] or not p["shown"] for p in pictures)
+    agree = all(name in p["label"] and p["shown"] != ("(0 in all" in p["label"]) for p in pictures)
+    return pictures if settled and agree else None
+
+
+def assert_no_broken_pictures(dashboard, name: str) -> None:
+    pictures = wait_until(lambda: dashboard_pictures(dashboard, name), WIDGET_S,
+                          "the dashboard's example images did not match their labels (shown exactly when some)")
+    assert len(pictures) == 2, pictures
+    assert all(p["width"] > 0 for p in pictures if p["shown"]), pictures  # 0: a broken-image icon
+
+
 def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
     _, tree, _ = lab_tree
     with lab.notebook("05_metrics") as page:
@@ -291,17 +338,20 @@ def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
         dashboard.scroll_into_view_if_needed()
         first = wait_until(lambda: figure_state(dashboard), WIDGET_S, "the dashboard drew no curves")
         assert first[0].endswith("PublicTest: angry"), first[0]
+        assert_no_broken_pictures(dashboard, "angry")
 
         dropdown(dashboard, "class").select_option("happy")
         happy = wait_until(lambda: figure_titled(dashboard, "PublicTest: happy"), WIDGET_S,
                            "the figure's title did not follow the class")
         assert happy[1] != first[1]
         assert "<b>happy</b>" in dashboard.locator(".widget-html-content").first.inner_html()
+        assert_no_broken_pictures(dashboard, "happy")
 
         dropdown(dashboard, "split").select_option("PrivateTest")
         private = wait_until(lambda: figure_titled(dashboard, "PrivateTest: happy"), WIDGET_S,
                              "the figure's title did not follow the split")
         assert private[1] != happy[1]
+        assert_no_broken_pictures(dashboard, "happy")
 
         # Two candidate models (the run's small CNN and the shipped one): the model selector keeps split and class.
         models = dropdown(dashboard, "model")
@@ -312,6 +362,7 @@ def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
         switched = wait_until(lambda: figure_titled(dashboard, f"{other}, PrivateTest: happy"), WIDGET_S,
                               "the figure's title did not follow the model")
         assert switched[1] != private[1]
+        assert_no_broken_pictures(dashboard, "happy")
     assert stray_files(tree) == []
 
 

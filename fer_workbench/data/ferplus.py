@@ -89,8 +89,8 @@ class FerPlusVotes:
 
 
 def load_ferplus(path: str | os.PathLike) -> FerPlusVotes:
-    """Read `fer2013new.csv` (FER+ votes in FER2013 row order)."""
-    path = Path(path)
+    """Read `fer2013new.csv` (FER+ votes in FER2013 row order); ``~`` is the home folder, as in ``data_path``."""
+    path = Path(path).expanduser()
     raw = read_bounded(path, MAX_CSV_BYTES)  # refuses devices such as /dev/zero; never reads without limit
     try:
         frame = pd.read_csv(io.BytesIO(raw), dtype={"Image name": str}, keep_default_na=False,
