@@ -1,9 +1,17 @@
-"""`fer-workbench`: thin subcommands over the package. Errors become one line on stderr and a non-zero exit."""
+"""`fer-workbench`: thin subcommands over the package. Errors become one line on stderr and a non-zero exit.
+
+Each subcommand is a pair: ``_add_<name>(commands)`` declares its options, ``cmd_<name>(args)`` runs it. Allowed
+values come from the modules that own them: argparse checks the light ones (profiles, detectors, imbalance
+strategies, distributed roles; see ``_Owned``), and the owners of model names and tuner kinds, which need
+TensorFlow, check those themselves when the subcommand reaches them (``training.resolve_config``,
+``tuning.make_tuner``) once the data is known to be good: neither ``--help`` nor a wrong option loads TensorFlow.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import sys
 import warnings
@@ -14,6 +22,7 @@ from fer_workbench.config import DEFAULT_SEED, PROFILES
 from fer_workbench.errors import WorkbenchError, one_line
 
 SKIP_BAD_ROWS_HELP = "drop malformed CSV rows / unreadable images (and report them) instead of failing"
+DATA_HELP = "FER2013 CSV or image folder; default: the synthetic dataset"
 MAX_CONFIG_BYTES = 1_000_000  # a settings file; anything larger is not one
 
 
@@ -53,6 +62,74 @@ def _print_json(value) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+# ------------------------------------------------------------------------------------------ options many share
+
+
+class _Owned:
+    """The allowed values of an option, read from ``module.name`` (the module that owns them) on first use: when
+    argparse checks a value given on the command line, or writes that subcommand's --help or an invalid-choice
+    message. Building the parser (``fer-workbench --help``, every subcommand) imports nothing."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+        self._values: tuple | None = None
+
+    @property
+    def values(self) -> tuple:
+        if self._values is None:
+            self._values = tuple(getattr(importlib.import_module(self.module), self.name))
+        return self._values
+
+    def __contains__(self, value) -> bool:
+        return value in self.values
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+def _add_owned_choice(parser, flag: str, owner: _Owned, **kwargs) -> None:
+    """Option ``flag`` restricted to ``owner``'s values. argparse formats an option's metavar (from its choices)
+    as soon as the option is added, so a placeholder stands in until then and the choices show in --help."""
+    action = parser.add_argument(flag, choices=owner, metavar=flag.lstrip("-").upper(), **kwargs)
+    action.metavar = None
+
+
+def _add_profile_and_seed(parser) -> None:
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+
+
+def _add_skip_bad_rows(parser, scope: str = "") -> None:
+    parser.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP + scope)
+
+
+def _add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+# ------------------------------------------------------------------------------------------ run
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser("run", help="execute the notebook sequence and export HTML reports")
+    run.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or image folder; default: the synthetic dataset")
+    run.add_argument("--ferplus", help="FER+ votes file (fer2013new.csv)")
+    _add_profile_and_seed(run)
+    run.add_argument("--out", default="reports", help="output directory (default: reports)")
+    run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_skip_bad_rows(run, " (every notebook)")
+    run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: 04-05 use the "
+                                     "model notebook 03 trained, 06 the shipped model)")
+    run.set_defaults(func=cmd_run)
+
+
 def cmd_run(args) -> int:
     from fer_workbench.data import resolve_data_path
     from fer_workbench.runner import run_pipeline
@@ -86,140 +163,25 @@ def _model_argument(value: str) -> str:
     return str(path.resolve())
 
 
-def cmd_ship(args) -> int:
-    from fer_workbench.model_card import ship_run
-
-    card = ship_run(args.run, args.to)
-    print(f"model: {card.with_name(card.name.replace('.model_card.json', '.keras'))}\ncard:  {card}")
-    return 0
+# ------------------------------------------------------------------------------------------ train
 
 
-def cmd_model_card(args) -> int:
-    from fer_workbench.data import load_dataset, resolve_data_path
-
-    dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED), skip_bad_rows=args.skip_bad_rows)
-    from fer_workbench.model_card import write_card_report  # TensorFlow, once the data is known to be good
-    from fer_workbench.models.registry import resolve_model_path
-    with _progress_to_stderr(args.json):
-        result = write_card_report(resolve_model_path(args.model), dataset, args.out, split=args.split)
-    if args.json:
-        _print_json(result)
-    else:
-        tta, lf = result["tta"], result["leakage_free"]
-        print(f"{args.split}: accuracy {result['single_crop']['accuracy']:.4f}, with TTA {tta['accuracy']:.4f}, "
-              f"macro-F1 {tta['macro_f1']:.4f}; leakage-free ({lf['n']}) {lf['accuracy']:.4f}\nfigures: {args.out}")
-    return 0
-
-
-def cmd_clean(args) -> int:
-    from fer_workbench.cleaning import run_cleaning
-    from fer_workbench.cleaning.review import overview
-    from fer_workbench.data import load_dataset, load_ferplus, resolve_data_path
-
-    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
-    ferplus = load_ferplus(args.ferplus) if args.ferplus else None
-    decisions = args.decisions or (Path(args.out) / "decisions.json")
-    with _progress_to_stderr(args.json):
-        result = run_cleaning(dataset, args.out, profile=args.profile, seed=args.seed, ferplus=ferplus,
-                              decisions=decisions if Path(decisions).exists() else None,
-                              label_issues=not args.no_label_issues, imbalance_strategy=args.imbalance,
-                              progress=not args.json)
-    if args.json:
-        _print_json({**{k: v for k, v in result.summary.items() if k != "packages"}, "paths": result.paths})
-        return 0
-    print(overview(result.summary).to_string())
-    for name, path in result.paths.items():
-        print(f"{name:>10}: {path}")
-    return 0
-
-
-def cmd_evaluate(args) -> int:
-    from fer_workbench.data import load_dataset
-    from fer_workbench.evaluation import evaluate_split
-    from fer_workbench.models.compatibility import check_model
-    from fer_workbench.models.registry import choose_model
-
-    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
-    choice = choose_model(args.model, args.run, dataset)
-    model_path, model = choice.path, choice.load()
-    check_model(model, model_path)  # 48×48×1 in, probabilities out; the class count is checked against the data
-    # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
-    split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
-    report = evaluate_split(model, dataset, split, tta=args.tta, model_path=model_path)
-    report["model_choice"] = choice.to_dict()
-    if args.json:
-        _print_json(report)
-        return 0
-    print(choice.summary())
-    print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
-          f"TTA {'on' if args.tta else 'off'})")
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
-        print(f"{key:>18}: {report[key]:.4f}")
-    if report["excluded_classes"]:
-        print(f"excluded classes (unknown to the model): {', '.join(report['excluded_classes'])}")
-    return 0
-
-
-def cmd_predict(args) -> int:
-    from fer_workbench.predict import FacePredictor
-
-    with _progress_to_stderr(args.json):
-        predictor = FacePredictor(args.model, detector=args.detector, tta=args.tta, align=args.align)
-        results = predictor.predict_paths(args.inputs)
-    if args.json:
-        _print_json([r.to_dict() for r in results])
-    else:
-        for result in results:
-            if result.error and not result.faces:
-                print(one_line(result.message))
-            for k, face in enumerate(result.faces, 1):
-                x, y, w, h = face.box
-                print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
-                      f"({face.scores[face.label]:.2f})")
-    if results and not any(r.readable for r in results):
-        raise WorkbenchError("none of the inputs could be read")
-    return 0
-
-
-def cmd_data_summary(args) -> int:
-    from fer_workbench.data import load_dataset
-    from fer_workbench.explore import dataset_summary
-
-    dataset = load_dataset(args.path, skip_bad_rows=args.skip_bad_rows)
-    summary = dataset_summary(dataset)
-    if args.json:
-        _print_json(summary)
-        return 0
-    print(f"{summary['source']}  ({summary['rows']} images, sha256 {summary['checksum'][:16]}…)")
-    print(dataset.counts().to_string())
-    dup = summary["duplicates"]
-    print(f"blank images: {summary['blank_images']}")
-    print(f"exact duplicates: {dup['groups']} groups covering {dup['rows_in_groups']} rows; "
-          f"{dup['cross_split_groups']} groups span more than one split; "
-          f"{dup['label_conflict_groups']} groups carry conflicting labels")
-    if dataset.skipped_rows:
-        where, why = dataset.skipped_rows[0]
-        print(one_line(f"skipped bad rows: {len(dataset.skipped_rows)} (first: {where}: {why})"))
-    return 0
-
-
-def cmd_data_default(args) -> int:
-    from fer_workbench.config import get_profile
-    from fer_workbench.data.synthetic import ensure_default_dataset, write_synthetic_dataset
-
-    if args.out:
-        path = write_synthetic_dataset(args.out, get_profile(args.profile).synthetic_rows, args.seed)
-    else:
-        path = ensure_default_dataset(args.profile, args.seed)
-    print(path)
-    return 0
-
-
-def cmd_data_clear_cache(args) -> int:
-    from fer_workbench.data.cache import clear_cache
-
-    print(f"removed {clear_cache()} cached datasets")
-    return 0
+def _add_train(commands) -> None:
+    train = commands.add_parser("train", help="train a model (fit Training, select PublicTest, report PrivateTest)")
+    train.add_argument("--data", help=DATA_HELP)
+    # No argparse choices: the names live in fer_workbench.models (TensorFlow); train() checks them first thing.
+    train.add_argument("--model", default="vgg", help="a registered model name (default: vgg; a wrong one is "
+                                                      "answered with the list)")
+    train.add_argument("--config", help="JSON/YAML file of training settings (TrainConfig fields)")
+    train.add_argument("--best-of", help="a keras-tuner search directory: train its best configuration")
+    _add_profile_and_seed(train)
+    train.add_argument("--out", required=True, help="run directory (re-running the same command resumes)")
+    train.add_argument("--class-weight", choices=["balanced"], default=None)
+    train.add_argument("--tta", action="store_true", help="also report ten-crop test-time augmentation")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    _add_skip_bad_rows(train)
+    _add_json(train)
+    train.set_defaults(func=cmd_train)
 
 
 def _load_config_file(path: str) -> dict:
@@ -284,13 +246,44 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ tune
+
+
+def _add_tune(commands) -> None:
+    tune = commands.add_parser("tune", help="keras-tuner search over VGG-style networks (resumes a directory)")
+    tune.add_argument("--data", help=DATA_HELP)
+    # No argparse choices: the kinds live in fer_workbench.tuning (TensorFlow); make_tuner checks them first thing.
+    tune.add_argument("--kind", default="hyperband", help="keras-tuner search algorithm (default: hyperband; a wrong "
+                                                          "name is answered with the list)")
+    _add_profile_and_seed(tune)
+    tune.add_argument("--out", required=True, help="search directory")
+    tune.add_argument("--project", default="vgg")
+    tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
+    _add_skip_bad_rows(tune)
+    _add_json(tune)
+    dist = tune.add_argument_group("distributed search (see README, Distributed tuning)")
+    _add_owned_choice(dist, "--role", _Owned("fer_workbench.distributed.cluster", "ROLES"),
+                      help="chief: serve the search's oracle; worker: run its trials (same --out/--kind/--profile/"
+                           "--seed/--data everywhere)")
+    dist.add_argument("--oracle", metavar="HOST:PORT",
+                      help="chief: address to listen on (e.g. 0.0.0.0:8000); worker: the chief's address")
+    dist.add_argument("--worker-id", help="this worker's name in the assignment log (default: HOSTNAME-PID)")
+    dist.add_argument("--lease-timeout", type=float, default=60.0, metavar="SECONDS",
+                      help="chief: a worker silent this long loses its trial, which is retried (default 60)")
+    dist.add_argument("--max-retries", type=int, default=1,
+                      help="chief: reruns of a lost or crashed trial before it counts as failed (default 1)")
+    dist.add_argument("--chief-wait", type=float, default=300.0, metavar="SECONDS",
+                      help="worker: how long to keep retrying an unreachable chief (default 300)")
+    tune.set_defaults(func=cmd_tune)
+
+
 def _cluster(args):
     """The --role/--oracle/... settings of a distributed search, or None for a search in this process alone."""
     if not args.role:
         if args.oracle or args.worker_id:
             raise WorkbenchError("--oracle and --worker-id need --role chief or --role worker")
         return None
-    from fer_workbench.distributed import Cluster
+    from fer_workbench.distributed import Cluster  # plain Python: the package loads keras-tuner only when used
 
     if args.overwrite and args.role == "worker":
         raise WorkbenchError("--overwrite is for the chief only (a worker never deletes the search directory)")
@@ -324,11 +317,250 @@ def cmd_tune(args) -> int:
     else:
         print(table.to_string(index=False))
         print(f"search directory: {Path(args.out) / args.project}")
-        best = Path(tuner.project_dir) / "best_trial.json"
+        from fer_workbench.distributed import BEST_FILE
+
+        best = Path(tuner.project_dir) / BEST_FILE
         if cluster is not None and best.exists():
             best = json.loads(best.read_text(encoding="utf-8"))
             print(f"best trial: {best['trial_id']} ({best['objective']} {best['score']:.4f}, worker {best['worker']})")
     return 0
+
+
+# ------------------------------------------------------------------------------------------ clean
+
+
+def _add_clean(commands) -> None:
+    clean = commands.add_parser("clean", help="score every image (non-face, blank, duplicates, label issues), "
+                                              "write a manifest and a cleaned export")
+    clean.add_argument("--data", help=DATA_HELP)
+    clean.add_argument("--ferplus", help="FER+ votes, used only to score the flags")
+    clean.add_argument("--out", required=True, help="directory for manifest.csv, summary.json, cleaned.csv, ...")
+    _add_profile_and_seed(clean)
+    clean.add_argument("--decisions", help="review decisions to apply (default: OUT/decisions.json when present)")
+    _add_owned_choice(clean, "--imbalance", _Owned("fer_workbench.cleaning.imbalance", "STRATEGIES"),
+                      default="class_weights")
+    clean.add_argument("--no-label-issues", action="store_true", help="skip the cleanlab step")
+    _add_skip_bad_rows(clean)
+    _add_json(clean)
+    clean.set_defaults(func=cmd_clean)
+
+
+def cmd_clean(args) -> int:
+    from fer_workbench.cleaning import run_cleaning
+    from fer_workbench.cleaning.review import overview
+    from fer_workbench.data import load_dataset, load_ferplus, resolve_data_path
+
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    ferplus = load_ferplus(args.ferplus) if args.ferplus else None
+    decisions = args.decisions or (Path(args.out) / "decisions.json")
+    with _progress_to_stderr(args.json):
+        result = run_cleaning(dataset, args.out, profile=args.profile, seed=args.seed, ferplus=ferplus,
+                              decisions=decisions if Path(decisions).exists() else None,
+                              label_issues=not args.no_label_issues, imbalance_strategy=args.imbalance,
+                              progress=not args.json)
+    if args.json:
+        _print_json({**{k: v for k, v in result.summary.items() if k != "packages"}, "paths": result.paths})
+        return 0
+    print(overview(result.summary).to_string())
+    for name, path in result.paths.items():
+        print(f"{name:>10}: {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ ship
+
+
+def _add_ship(commands) -> None:
+    ship = commands.add_parser("ship", help="make a finished training run the package's default model")
+    ship.add_argument("run", help="run directory written by fer-workbench train")
+    ship.add_argument("--to", help="destination .keras file (default: the package's shipped model)")
+    ship.set_defaults(func=cmd_ship)
+
+
+def cmd_ship(args) -> int:
+    from fer_workbench.model_card import ship_run
+
+    card = ship_run(args.run, args.to)
+    print(f"model: {card.with_name(card.name.replace('.model_card.json', '.keras'))}\ncard:  {card}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ model-card
+
+
+def _add_model_card(commands) -> None:
+    card = commands.add_parser("model-card", help="evaluate a model and write its card figures and summary page")
+    card.add_argument("--data", required=True, help="the FER2013 CSV the model was trained on")
+    card.add_argument("--model", help=".keras model file (default: the shipped model)")
+    card.add_argument("--split", default="PrivateTest")
+    _add_skip_bad_rows(card)
+    card.add_argument("--out", default="reports/fer2013", help="folder for the PNGs and model_card.md")
+    _add_json(card)
+    card.set_defaults(func=cmd_model_card)
+
+
+def cmd_model_card(args) -> int:
+    from fer_workbench.data import load_dataset, resolve_data_path
+
+    dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED), skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.model_card import write_card_report  # TensorFlow, once the data is known to be good
+    from fer_workbench.models.registry import resolve_model_path
+    with _progress_to_stderr(args.json):
+        result = write_card_report(resolve_model_path(args.model), dataset, args.out, split=args.split)
+    if args.json:
+        _print_json(result)
+    else:
+        tta, lf = result["tta"], result["leakage_free"]
+        print(f"{args.split}: accuracy {result['single_crop']['accuracy']:.4f}, with TTA {tta['accuracy']:.4f}, "
+              f"macro-F1 {tta['macro_f1']:.4f}; leakage-free ({lf['n']}) {lf['accuracy']:.4f}\nfigures: {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="metrics of a model on a dataset split")
+    evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
+    evaluate.add_argument("--split", default="PrivateTest",
+                          help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
+    evaluate.add_argument("--model", help=".keras model file or 'shipped' (default: the best of the shipped model "
+                          "and --run's model on PublicTest)")
+    evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
+    evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
+    _add_skip_bad_rows(evaluate)
+    _add_json(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from fer_workbench.data import load_dataset
+
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.evaluation import evaluate_split  # TensorFlow, once the data is known to be good
+    from fer_workbench.models.compatibility import check_model
+    from fer_workbench.models.registry import choose_model
+
+    choice = choose_model(args.model, args.run, dataset)
+    model_path, model = choice.path, choice.load()
+    check_model(model, model_path)  # 48×48×1 in, probabilities out; the class count is checked against the data
+    # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
+    split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
+    report = evaluate_split(model, dataset, split, tta=args.tta, model_path=model_path)
+    report["model_choice"] = choice.to_dict()
+    if args.json:
+        _print_json(report)
+        return 0
+    print(choice.summary())
+    print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
+          f"TTA {'on' if args.tta else 'off'})")
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
+        print(f"{key:>18}: {report[key]:.4f}")
+    if report["excluded_classes"]:
+        print(f"excluded classes (unknown to the model): {', '.join(report['excluded_classes'])}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ predict
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    predict.add_argument("--model", help=".keras model file (default: the shipped model)")
+    _add_owned_choice(predict, "--detector", _Owned("fer_workbench.faces", "DETECTORS"), default="auto",
+                      help="auto: Haar cascade, MTCNN when Haar finds nothing")
+    predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")
+    predict.add_argument("--tta", action="store_true")
+    _add_json(predict)
+    predict.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from fer_workbench.predict import FacePredictor
+
+    with _progress_to_stderr(args.json):
+        predictor = FacePredictor(args.model, detector=args.detector, tta=args.tta, align=args.align)
+        results = predictor.predict_paths(args.inputs)
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            if result.error and not result.faces:
+                print(one_line(result.message))
+            for k, face in enumerate(result.faces, 1):
+                x, y, w, h = face.box
+                print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
+                      f"({face.scores[face.label]:.2f})")
+    if results and not any(r.readable for r in results):
+        raise WorkbenchError("none of the inputs could be read")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ data ...
+
+
+def _add_data(commands) -> None:
+    data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
+    summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")
+    summary.add_argument("path")
+    _add_json(summary)
+    _add_skip_bad_rows(summary)
+    summary.set_defaults(func=cmd_data_summary)
+    default = data.add_parser("make-default", help="write the synthetic default dataset and print its path")
+    _add_profile_and_seed(default)
+    default.add_argument("--out", help="directory to write it to (default: the workbench cache)")
+    default.set_defaults(func=cmd_data_default)
+    clear = data.add_parser("clear-cache", help="delete cached parsed datasets")
+    clear.set_defaults(func=cmd_data_clear_cache)
+
+
+def cmd_data_summary(args) -> int:
+    from fer_workbench.data import load_dataset
+    from fer_workbench.explore import dataset_summary
+
+    dataset = load_dataset(args.path, skip_bad_rows=args.skip_bad_rows)
+    summary = dataset_summary(dataset)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{summary['source']}  ({summary['rows']} images, sha256 {summary['checksum'][:16]}…)")
+    print(dataset.counts().to_string())
+    dup = summary["duplicates"]
+    print(f"blank images: {summary['blank_images']}")
+    print(f"exact duplicates: {dup['groups']} groups covering {dup['rows_in_groups']} rows; "
+          f"{dup['cross_split_groups']} groups span more than one split; "
+          f"{dup['label_conflict_groups']} groups carry conflicting labels")
+    if dataset.skipped_rows:
+        where, why = dataset.skipped_rows[0]
+        print(one_line(f"skipped bad rows: {len(dataset.skipped_rows)} (first: {where}: {why})"))
+    return 0
+
+
+def cmd_data_default(args) -> int:
+    from fer_workbench.config import get_profile
+    from fer_workbench.data.synthetic import ensure_default_dataset, write_synthetic_dataset
+
+    if args.out:
+        path = write_synthetic_dataset(args.out, get_profile(args.profile).synthetic_rows, args.seed)
+    else:
+        path = ensure_default_dataset(args.profile, args.seed)
+    print(path)
+    return 0
+
+
+def cmd_data_clear_cache(args) -> int:
+    from fer_workbench.data.cache import clear_cache
+
+    print(f"removed {clear_cache()} cached datasets")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+SUBCOMMANDS = (_add_run, _add_train, _add_tune, _add_clean, _add_ship, _add_model_card, _add_evaluate, _add_predict,
+               _add_data)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -342,124 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="fer-workbench", description=__doc__.split(":")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="execute the notebook sequence and export HTML reports")
-    run.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or image folder; default: the synthetic dataset")
-    run.add_argument("--ferplus", help="FER+ votes file (fer2013new.csv)")
-    run.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    run.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    run.add_argument("--out", default="reports", help="output directory (default: reports)")
-    run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP + " (every notebook)")
-    run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: 04-05 use the "
-                                     "model notebook 03 trained, 06 the shipped model)")
-    run.set_defaults(func=cmd_run)
-
-    train = commands.add_parser("train", help="train a model (fit Training, select PublicTest, report PrivateTest)")
-    train.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
-    train.add_argument("--model", default="vgg", help="vgg, baseline_cnn, mini_xception, vgg16_transfer, vgg19_transfer")
-    train.add_argument("--config", help="JSON/YAML file of training settings (TrainConfig fields)")
-    train.add_argument("--best-of", help="a keras-tuner search directory: train its best configuration")
-    train.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    train.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    train.add_argument("--out", required=True, help="run directory (re-running the same command resumes)")
-    train.add_argument("--class-weight", choices=["balanced"], default=None)
-    train.add_argument("--tta", action="store_true", help="also report ten-crop test-time augmentation")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
-    train.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    train.add_argument("--json", action="store_true")
-    train.set_defaults(func=cmd_train)
-
-    tune = commands.add_parser("tune", help="keras-tuner search over VGG-style networks (resumes a directory)")
-    tune.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
-    tune.add_argument("--kind", choices=["hyperband", "bayesian", "random"], default="hyperband")
-    tune.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    tune.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    tune.add_argument("--out", required=True, help="search directory")
-    tune.add_argument("--project", default="vgg")
-    tune.add_argument("--overwrite", action="store_true", help="start the search afresh")
-    tune.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    tune.add_argument("--json", action="store_true")
-    dist = tune.add_argument_group("distributed search (see README, Distributed tuning)")
-    dist.add_argument("--role", choices=["chief", "worker"],
-                      help="chief: serve the search's oracle; worker: run its trials (same --out/--kind/--profile/"
-                           "--seed/--data everywhere)")
-    dist.add_argument("--oracle", metavar="HOST:PORT",
-                      help="chief: address to listen on (e.g. 0.0.0.0:8000); worker: the chief's address")
-    dist.add_argument("--worker-id", help="this worker's name in the assignment log (default: HOSTNAME-PID)")
-    dist.add_argument("--lease-timeout", type=float, default=60.0, metavar="SECONDS",
-                      help="chief: a worker silent this long loses its trial, which is retried (default 60)")
-    dist.add_argument("--max-retries", type=int, default=1,
-                      help="chief: reruns of a lost or crashed trial before it counts as failed (default 1)")
-    dist.add_argument("--chief-wait", type=float, default=300.0, metavar="SECONDS",
-                      help="worker: how long to keep retrying an unreachable chief (default 300)")
-    tune.set_defaults(func=cmd_tune)
-
-    clean = commands.add_parser("clean", help="score every image (non-face, blank, duplicates, label issues), "
-                                              "write a manifest and a cleaned export")
-    clean.add_argument("--data", help="FER2013 CSV or image folder; default: the synthetic dataset")
-    clean.add_argument("--ferplus", help="FER+ votes, used only to score the flags")
-    clean.add_argument("--out", required=True, help="directory for manifest.csv, summary.json, cleaned.csv, ...")
-    clean.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    clean.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    clean.add_argument("--decisions", help="review decisions to apply (default: OUT/decisions.json when present)")
-    clean.add_argument("--imbalance", default="class_weights",
-                       choices=["class_weights", "oversample", "augment_oversample", "none"])
-    clean.add_argument("--no-label-issues", action="store_true", help="skip the cleanlab step")
-    clean.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    clean.add_argument("--json", action="store_true")
-    clean.set_defaults(func=cmd_clean)
-
-    ship = commands.add_parser("ship", help="make a finished training run the package's default model")
-    ship.add_argument("run", help="run directory written by fer-workbench train")
-    ship.add_argument("--to", help="destination .keras file (default: the package's shipped model)")
-    ship.set_defaults(func=cmd_ship)
-
-    card = commands.add_parser("model-card", help="evaluate a model and write its card figures and summary page")
-    card.add_argument("--data", required=True, help="the FER2013 CSV the model was trained on")
-    card.add_argument("--model", help=".keras model file (default: the shipped model)")
-    card.add_argument("--split", default="PrivateTest")
-    card.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    card.add_argument("--out", default="reports/fer2013", help="folder for the PNGs and model_card.md")
-    card.add_argument("--json", action="store_true")
-    card.set_defaults(func=cmd_model_card)
-
-    evaluate = commands.add_parser("evaluate", help="metrics of a model on a dataset split")
-    evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
-    evaluate.add_argument("--split", default="PrivateTest",
-                          help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
-    evaluate.add_argument("--model", help=".keras model file or 'shipped' (default: the best of the shipped model "
-                          "and --run's model on PublicTest)")
-    evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
-    evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
-    evaluate.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(func=cmd_evaluate)
-
-    predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
-    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    predict.add_argument("--model", help=".keras model file (default: the shipped model)")
-    predict.add_argument("--detector", choices=["auto", "haar", "mtcnn"], default="auto",
-                         help="auto: Haar cascade, MTCNN when Haar finds nothing")
-    predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")
-    predict.add_argument("--tta", action="store_true")
-    predict.add_argument("--json", action="store_true")
-    predict.set_defaults(func=cmd_predict)
-
-    data = commands.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
-    summary = data.add_parser("summary", help="counts per split × class, duplicates, blank images, checksum")
-    summary.add_argument("path")
-    summary.add_argument("--json", action="store_true")
-    summary.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
-    summary.set_defaults(func=cmd_data_summary)
-    default = data.add_parser("make-default", help="write the synthetic default dataset and print its path")
-    default.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
-    default.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    default.add_argument("--out", help="directory to write it to (default: the workbench cache)")
-    default.set_defaults(func=cmd_data_default)
-    clear = data.add_parser("clear-cache", help="delete cached parsed datasets")
-    clear.set_defaults(func=cmd_data_clear_cache)
+    for add in SUBCOMMANDS:
+        add(commands)
     return parser
 
 

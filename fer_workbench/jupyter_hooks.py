@@ -1,11 +1,12 @@
 """Jupyter server hooks for working on the checkout's notebooks in JupyterLab.
 
-The numbered notebooks in notebooks/ are committed without outputs (the executed copies, outputs and all, are what
-``fer-workbench run`` writes to reports/). JupyterLab saves a notebook with its outputs, on Ctrl-S and by autosave
-every two minutes, so an interactive session would leave them modified in git. :func:`strip_outputs_on_save` is a
-``ContentsManager.pre_save_hook`` that saves those notebooks as they are committed: no outputs, no execution
-counts, no kernel details beyond the language name. jupyter_server_config.py at the repository root installs it
-(``make lab`` starts JupyterLab with that file on its config path); every other file is saved untouched.
+The numbered notebooks in notebooks/ (``NN_name.ipynb``, the ones ``fer-workbench run`` runs) are committed without
+outputs; the executed copies, outputs and all, are what a run writes to reports/. JupyterLab saves a notebook with
+its outputs, on Ctrl-S and by autosave every two minutes, so an interactive session would leave them modified in
+git. :func:`strip_outputs_on_save` is a ``ContentsManager.pre_save_hook`` that saves those notebooks as they are
+committed: no outputs, no execution counts, no kernel details beyond the language name. jupyter_server_config.py
+at the repository root installs it (``make lab`` puts that folder on JUPYTER_CONFIG_PATH); every other file is
+saved as it is.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def strip_run_state(notebook: dict) -> dict:
 
 
 def is_workbench_notebook(os_path: str | os.PathLike, directory: str | os.PathLike) -> bool:
-    """True when ``os_path`` is a numbered notebook (``NN_name.ipynb``) directly inside ``directory``."""
+    """True when ``os_path`` is a numbered notebook (``NN_name.ipynb``, as the runner finds them) directly inside
+    ``directory``."""
     path = Path(os_path).absolute()
     return bool(NOTEBOOK_PATTERN.match(path.name)) and path.parent.resolve() == Path(directory).resolve()
 

@@ -3,8 +3,10 @@ tests/test_notebooks.py)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from PIL import Image
 
 
 def run_cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "fer_workbench.cli", *map(str, args)], check=False, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "fer_workbench.cli", *map(str, args)], check=False,
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_data_summary_json(small_csv):
@@ -115,3 +118,94 @@ def test_clean_writes_manifest_and_honours_decisions(tmp_path):
     again = json.loads(second.stdout)
     assert again["decisions_applied"] >= 1
     assert again["excluded_by"]["nonface"] == summary["excluded_by"]["nonface"] - 1
+
+
+# Options whose allowed values another module owns: (arguments before the option, option, the owner's values).
+OWNED_CHOICES = [
+    (["predict", "photo.png"], "--detector", "fer_workbench.faces", "DETECTORS"),
+    (["clean", "--out", "o"], "--imbalance", "fer_workbench.cleaning.imbalance", "STRATEGIES"),
+    (["tune", "--out", "o"], "--role", "fer_workbench.distributed.cluster", "ROLES"),
+    *[([*command, "--out", "o"], "--profile", "fer_workbench.config", "PROFILES")
+      for command in (["run"], ["train"], ["tune"], ["clean"], ["data", "make-default"])],
+]
+
+
+@pytest.mark.parametrize("argv, option, module, name", OWNED_CHOICES,
+                         ids=[f"{argv[0]} {option}" for argv, option, *_ in OWNED_CHOICES])
+def test_choices_are_exactly_their_owners_values(argv, option, module, name, capsys):
+    """Every value the owner defines parses; a wrong one is refused with a list that is the owner's, no more."""
+    import importlib
+
+    from fer_workbench.cli import build_parser
+
+    owned = list(getattr(importlib.import_module(module), name))
+    parser = build_parser()
+    dest = option.lstrip("-").replace("-", "_")
+    for value in owned:
+        assert getattr(parser.parse_args([*argv, option, value]), dest) == value
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args([*argv, option, "bogus"])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err.count("\n") == 1 and "invalid choice: 'bogus'" in err
+    assert sorted(re.findall(r"'([^']*)'", err.split("choose from", 1)[1])) == sorted(owned)
+
+
+def test_model_names_and_tuner_kinds_are_checked_by_their_owners(small_csv, tmp_path, capsys):
+    """`train --model` and `tune --kind` take every name their owners define, and a wrong one gets the owner's
+    one-line message (those owners load TensorFlow, so the subcommand checks them, not argparse)."""
+    from fer_workbench import cli
+    from fer_workbench.models import MODEL_NAMES
+    from fer_workbench.tuning import TUNER_KINDS
+
+    parser = cli.build_parser()
+    assert [parser.parse_args(["train", "--out", "o", "--model", n]).model for n in MODEL_NAMES] == list(MODEL_NAMES)
+    assert [parser.parse_args(["tune", "--out", "o", "--kind", k]).kind for k in TUNER_KINDS] == list(TUNER_KINDS)
+    data = str(small_csv[0])
+    with warnings.catch_warnings():  # restores the showwarning hook main() installs
+        warnings.simplefilter("ignore")
+        assert cli.main(["train", "--data", data, "--model", "bogus", "--out", str(tmp_path / "train")]) == 1
+        err = capsys.readouterr().err
+        assert err == f"fer-workbench: error: unknown model 'bogus'; choose one of {', '.join(MODEL_NAMES)}\n"
+        assert cli.main(["tune", "--data", data, "--kind", "bogus", "--out", str(tmp_path / "tune")]) == 1
+        err = capsys.readouterr().err
+        assert err == f"fer-workbench: error: unknown tuner 'bogus'; choose one of {', '.join(TUNER_KINDS)}\n"
+    assert not (tmp_path / "tune").exists() and not (tmp_path / "train").exists()
+
+
+NO_TENSORFLOW_SCRIPT = """
+import json, sys
+from fer_workbench import cli
+
+loaded = {}
+for argv in json.loads(sys.argv[1]):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    heavy = sorted(m for m in ("tensorflow", "keras", "keras_tuner", "grpc") if m in sys.modules)
+    loaded[" ".join(argv)] = [code, heavy]
+print(json.dumps(loaded))
+"""
+
+
+def test_help_and_early_errors_do_not_load_tensorflow(tmp_path):
+    """--help, `data summary` of a broken file and the errors argparse or a cheap check finds come back without
+    TensorFlow (or keras-tuner, grpc): one process, checked after each command in turn."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    out = str(tmp_path / "out")
+    commands = [["--help"], ["tune", "--help"], ["clean", "--help"], ["predict", "--help"],
+                ["data", "summary", str(bad)],
+                ["predict", "photo.png", "--detector", "bogus"],
+                ["clean", "--imbalance", "bogus", "--out", out],
+                ["tune", "--role", "boss", "--out", out],
+                ["tune", "--role", "worker", "--oracle", "no-port", "--out", out],
+                ["train", "--data", str(bad), "--out", out],
+                ["evaluate", "--data", str(bad)]]
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW_SCRIPT, json.dumps(commands)], check=False,
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    expected_codes = [0, 0, 0, 0, 1, 2, 2, 2, 1, 1, 1]
+    assert [code for code, _ in loaded.values()] == expected_codes, result.stderr[-2000:]
+    assert {argv: heavy for argv, (_, heavy) in loaded.items() if heavy} == {}

@@ -22,13 +22,34 @@ and ``adapter``, the only place that touches keras-tuner's internals.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+from typing import TYPE_CHECKING
 
-from fer_workbench.distributed import adapter
-from fer_workbench.distributed.chief import BEST_FILE, serve, write_best_trial
-from fer_workbench.distributed.cluster import ROLES, Cluster, parse_oracle
-from fer_workbench.distributed.log import LOG_FILE, read_log, trial_assignments, trial_workers
-from fer_workbench.distributed.worker import ChiefError, WorkerClient
+if TYPE_CHECKING:
+    from fer_workbench.distributed.chief import BEST_FILE, serve, write_best_trial
+    from fer_workbench.distributed.cluster import ROLES, Cluster, parse_oracle
+    from fer_workbench.distributed.log import LOG_FILE, read_log, trial_assignments, trial_workers
+    from fer_workbench.distributed.worker import ChiefError
+
+# The package's names, each imported from its module on first use (PEP 562): ``cluster`` is plain Python, so
+# ``Cluster`` and ``ROLES`` (the CLI's --role) load no keras-tuner, grpc or TensorFlow; ``chief`` and ``worker`` do.
+_EXPORTS = {"BEST_FILE": "chief", "serve": "chief", "write_best_trial": "chief",
+            "ROLES": "cluster", "Cluster": "cluster", "parse_oracle": "cluster",
+            "LOG_FILE": "log", "read_log": "log", "trial_assignments": "log", "trial_workers": "log",
+            "ChiefError": "worker"}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
 
 
 def search_identity(tuner, dataset, profile, seed: int) -> dict:
@@ -41,6 +62,9 @@ def search_identity(tuner, dataset, profile, seed: int) -> dict:
 
 def attach(tuner, cluster: Cluster):
     """Make ``tuner`` (built after ``cluster.activate()``) this process's chief or worker; returns it."""
+    from fer_workbench.distributed import adapter
+    from fer_workbench.distributed.worker import WorkerClient
+
     tuner.fer_cluster = cluster
     if cluster.role == "chief":
         adapter.write_atomically(tuner.oracle)

@@ -39,25 +39,26 @@ def build_baseline_cnn(num_classes: int = len(CLASS_NAMES), dropout: float = 0.3
     return keras.Model(inputs, _softmax(x, num_classes), name="baseline_cnn")
 
 
-def build_mini_xception(num_classes: int = len(CLASS_NAMES), l2: float = 0.01) -> keras.Model:
+def build_mini_xception(num_classes: int = len(CLASS_NAMES), l2: float = 0.01, standardize: bool = False,
+                        bn_momentum: float = 0.99) -> keras.Model:
     """mini-Xception from Arriaga, Valdenegro-Toro & Plöger (2017), as in the ``fer`` package (~58k params)."""
     reg = regularizers.l2(l2)
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
-    x = inputs
+    x = _standardize(inputs) if standardize else inputs
     for i in (1, 2):
         x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=reg, name=f"stem_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"stem_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"stem_bn{i}")(x)
         x = layers.Activation("relu", name=f"stem_relu{i}")(x)
     for m, width in enumerate((16, 32, 64, 128), start=1):
         residual = layers.Conv2D(width, 1, strides=2, padding="same", use_bias=False, name=f"m{m}_shortcut")(x)
-        residual = layers.BatchNormalization(name=f"m{m}_shortcut_bn")(residual)
+        residual = layers.BatchNormalization(momentum=bn_momentum, name=f"m{m}_shortcut_bn")(residual)
         x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False, depthwise_regularizer=reg,
                                    pointwise_regularizer=reg, name=f"m{m}_sep1")(x)
-        x = layers.BatchNormalization(name=f"m{m}_bn1")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"m{m}_bn1")(x)
         x = layers.Activation("relu", name=f"m{m}_relu")(x)
         x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False, depthwise_regularizer=reg,
                                    pointwise_regularizer=reg, name=f"m{m}_sep2")(x)
-        x = layers.BatchNormalization(name=f"m{m}_bn2")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"m{m}_bn2")(x)
         x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"m{m}_pool")(x)
         x = layers.Add(name=f"m{m}_add")([x, residual])
     x = layers.Conv2D(num_classes, 3, padding="same", name="class_conv")(x)
