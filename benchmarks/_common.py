@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 RECIPE = Path(__file__).resolve().parent.parent / "configs" / "fer2013-cpu.yaml"  # the shipped model's recipe
+# The real FER2013 beside a developer checkout (../shared; absent in a user's fresh clone).
+SHARED_FER2013 = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
 
 
 def samples(fn, runs: int) -> tuple[list[float], list[float], object]:
@@ -91,11 +93,10 @@ def model_for_benchmark(path: str | os.PathLike | None = None):
 
 def face_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """n uint8 48×48 images and labels: FER2013 Training rows from ../shared when present, else synthetic ones."""
-    from fer_workbench.config import shared_fer2013_dir
     from fer_workbench.data import load_dataset
 
     rng = np.random.default_rng(seed)
-    csv = shared_fer2013_dir() / "fer2013.csv.gz"
+    csv = SHARED_FER2013 / "fer2013.csv.gz"
     if csv.is_file():
         dataset = load_dataset(csv, progress=False).split("Training")
         source = f"FER2013 Training ({csv})"

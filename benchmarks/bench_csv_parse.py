@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from fer_workbench.config import shared_fer2013_dir
+from _common import SHARED_FER2013
 
 
 def naive_load(path: Path) -> np.ndarray:
@@ -51,7 +50,7 @@ def main() -> int:
     os.environ["FER_WORKBENCH_HOME"] = str(work / "home")  # a cold, private cache
     from fer_workbench.data import load_dataset, load_fer_csv
 
-    source = Path(args.path) if args.path else shared_fer2013_dir() / "fer2013.csv.gz"
+    source = Path(args.path) if args.path else SHARED_FER2013 / "fer2013.csv.gz"
     if not source.exists():
         from fer_workbench.data.synthetic import make_synthetic
 

@@ -73,6 +73,11 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def tune_settings(self) -> dict:
+        """The budgets a keras-tuner search depends on (``tune_*``): what every process of one search must share,
+        and nothing display- or cleaning-only."""
+        return {k: v for k, v in asdict(self).items() if k.startswith("tune_")}
+
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
@@ -139,8 +144,3 @@ def notebooks_dir() -> Path:
 def shipped_model_path() -> Path:
     """The FER2013 model the package ships (used when no --model is given)."""
     return Path(__file__).resolve().parent / "assets" / "fer2013_model.keras"
-
-
-def shared_fer2013_dir() -> Path:
-    """The real FER2013 beside a developer checkout (absent in a user's fresh clone)."""
-    return project_root().parent / "shared" / "data" / "fer2013"

@@ -38,13 +38,13 @@ def read_card(model_path: str | os.PathLike) -> dict:
 def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None = None) -> Path:
     """Copy ``run_dir``'s model (written by ``training.train``) to ``destination`` (default: the shipped model),
     without optimizer state, with its card plus the per-epoch history from the run's ``state.json``."""
-    from fer_workbench.config import shipped_model_path
-    from fer_workbench.models.io import card_path_for, load_model, save_model
-
     run = Path(run_dir)
     source = run / "model.keras"
     if not source.is_file():
         raise WorkbenchError(f"{run}: no model.keras; finish the run with fer-workbench train first")
+    from fer_workbench.config import shipped_model_path
+    from fer_workbench.models.io import card_path_for, load_model, save_model  # TensorFlow, once the run is there
+
     card = read_card(source)
     state_path = run / "state.json"
     if state_path.is_file():

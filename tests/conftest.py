@@ -10,10 +10,10 @@ import pytest
 os.environ.setdefault("FER_WORKBENCH_HOME", tempfile.mkdtemp(prefix="fer-workbench-tests-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer_workbench.config import shared_fer2013_dir
-
-REAL_CSV = shared_fer2013_dir() / "fer2013.csv.gz"
-REAL_FERPLUS = shared_fer2013_dir() / "fer2013new.csv"
+# The real FER2013 beside a developer checkout (../shared; absent in a user's fresh clone and skipped then).
+SHARED_FER2013 = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
+REAL_CSV = SHARED_FER2013 / "fer2013.csv.gz"
+REAL_FERPLUS = SHARED_FER2013 / "fer2013new.csv"
 
 
 def limit_tf_threads() -> None:

@@ -174,3 +174,17 @@ def test_only_the_adapter_reaches_keras_tuners_internals(tuner, worker_side_clie
             found += [f"{path.relative_to(project_root())}:{node.lineno} uses .{name}" for name in names
                       if name in private]
     assert not found, f"go through {ADAPTER_FILE} instead:\n" + "\n".join(sorted(found))
+
+
+def test_search_identity_depends_on_search_budgets_only():
+    """The chief turns away workers whose identity differs: a display-only change must not, a search budget must."""
+    from types import SimpleNamespace
+
+    from fer_workbench.config import get_profile
+    from fer_workbench.distributed import search_identity
+
+    tuner = SimpleNamespace(hypermodel=SimpleNamespace(preprocessing="none"))
+    data = SimpleNamespace(checksum="abc")
+    base = search_identity(tuner, data, get_profile("smoke"), 0)
+    assert search_identity(tuner, data, get_profile("smoke", gallery_per_class=3, label_issue_epochs=9), 0) == base
+    assert search_identity(tuner, data, get_profile("smoke", tune_max_trials=7), 0) != base

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# The real FER2013 beside a developer checkout (../shared; absent in a user's fresh clone).
+SHARED_FER2013 = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013"
+
 
 def checks(what: str, run: str, skip_real: bool = False) -> tuple[Path, Path] | None:
     """Print what a check measures and what it runs on, before any figure; return ``real_fer2013(skip_real)``."""
@@ -28,9 +31,8 @@ def argument_parser(description: str | None) -> argparse.ArgumentParser:
 
 def real_fer2013(skip: bool = False) -> tuple[Path, Path] | None:
     """../shared's FER2013 CSV and FER+ votes, or None when skipped or this checkout has none beside it."""
-    from fer_workbench.config import shared_fer2013_dir
 
-    csv, ferplus = shared_fer2013_dir() / "fer2013.csv.gz", shared_fer2013_dir() / "fer2013new.csv"
+    csv, ferplus = SHARED_FER2013 / "fer2013.csv.gz", SHARED_FER2013 / "fer2013new.csv"
     return (csv, ferplus) if not skip and csv.is_file() and ferplus.is_file() else None
 
 
