@@ -69,6 +69,14 @@ class Profile:
     # models in notebook 03's comparison table (VGG16 transfer is left out of smoke: ~90 s of 14.8M params)
     compared_models: tuple[str, ...] = ("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg",
                                         "vgg16_transfer")
+    # training recipe of a TrainConfig that leaves these unset: optimizer ("sgd" with Nesterov momentum, "adam",
+    # "adamw"), learning rate (None: 0.01 for sgd, 1e-3 for adam/adamw) and augmentation strength (0: off)
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
+    augment: float = 1.0
+    # search space narrowed for this profile: (hyperparameter, values) pairs; Int/Float ones take (min, max),
+    # the others the allowed values (one value fixes it). Hyperparameters not named keep the full range.
+    tune_space: tuple[tuple[str, tuple], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -42,7 +42,8 @@ class TrainConfig(Settings):
     """Model, preprocessing and optimisation settings; None fields are filled from the profile or defaults.
 
     Defaults follow the published FER2013 VGG recipe: SGD with Nesterov momentum and ReduceLROnPlateau
-    (factor 0.75, patience 5), selection on PublicTest accuracy.
+    (factor 0.75, patience 5), selection on PublicTest accuracy. Optimizer, learning rate and augmentation left
+    unset come from the profile (``Profile.optimizer`` ...): SGD with full augmentation on cpu/gpu, Adam on smoke.
     """
 
     KIND: ClassVar[str] = "training setting"
@@ -52,15 +53,15 @@ class TrainConfig(Settings):
     preprocessing: str = "none"
     epochs: int | None = None
     batch_size: int | None = None
-    optimizer: str = "sgd"  # "sgd" (Nesterov), "adam", "adamw"
-    learning_rate: float | None = None  # sgd 0.01, adam/adamw 1e-3
+    optimizer: str | None = None  # "sgd" (Nesterov), "adam", "adamw"; None: the profile's
+    learning_rate: float | None = None  # None: the profile's, else sgd 0.01, adam/adamw 1e-3
     momentum: float = 0.9
     weight_decay: float = 1e-4
     schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau), "cosine" (cosine decay), "constant"
     plateau_factor: float = 0.75
     plateau_patience: int = 5
     label_smoothing: float = 0.0
-    augment: float = 1.0  # augmentation strength, 0 = off
+    augment: float | None = None  # augmentation strength, 0 = off; None: the profile's
     early_stopping_patience: int | None = None  # 0 = off
     monitor: str = "val_accuracy"
     precision: str = "auto"  # "auto" (mixed on a GPU), "float32", "bfloat16" (also on CPUs with native bfloat16)
@@ -82,6 +83,11 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
         raise WorkbenchError(f"expected a model name, VGGConfig, TrainConfig or dict, got {type(model).__name__}")
     if overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+    # The profile's recipe fills what the config leaves unset (its learning rate only goes with its optimizer).
+    recipe_lr = profile.learning_rate if config.optimizer in (None, profile.optimizer) else None
+    config = replace(config, optimizer=config.optimizer or profile.optimizer,
+                     learning_rate=config.learning_rate if config.learning_rate is not None else recipe_lr,
+                     augment=config.augment if config.augment is not None else profile.augment)
     if config.model not in MODEL_NAMES:
         raise WorkbenchError(f"unknown model {config.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     check_variant(config.preprocessing)

@@ -50,8 +50,11 @@ class VGGConfig(Settings):
 VGG_PAPER = VGGConfig()
 # Same shape at CPU scale (~4.6M params).
 VGG_CPU = VGGConfig(base_width=32, max_width=256, fc_units=1024)
-# For smoke runs and tests: trains in seconds.
-VGG_TINY = VGGConfig(blocks=3, base_width=8, max_width=32, fc_units=64, fc_layers=1, dropout=0.2)
+# For smoke runs and tests: trains in seconds. On ~1,600 images and ~10 epochs a network this small learns only
+# without the brakes of the big recipe: dropout and batch normalisation both hold it at the majority class for
+# most of the budget; standardised input (and no batch normalisation: half the CPU time) gets it off that plateau.
+VGG_TINY = VGGConfig(blocks=3, base_width=8, max_width=32, fc_units=64, fc_layers=1, dropout=0.0, batch_norm=False,
+                     standardize=True)
 VGG_PRESETS: dict[str, VGGConfig] = {"paper": VGG_PAPER, "cpu": VGG_CPU, "tiny": VGG_TINY}
 
 
