@@ -33,8 +33,8 @@ def main() -> None:
 
     from fer_workbench.config import shipped_model_path
     from fer_workbench.models import VGG_CPU, build_model
-    from fer_workbench.saliency import saliency_maps
     from fer_workbench.models.io import load_model
+    from fer_workbench.saliency import saliency_maps
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.images, 48, 48), dtype=np.uint8)

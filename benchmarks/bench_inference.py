@@ -48,12 +48,12 @@ def main() -> int:
 
     from _common import face_images, machine_line, model_for_benchmark, samples, timed
 
-    from fer_workbench.preprocess import prepare_images
     from fer_workbench.inference import CropPredictor, compiled_predict, predict_proba
+    from fer_workbench.preprocess import prepare_images
 
     model, described = model_for_benchmark(args.model)
     variant = getattr(model, "fer_preprocessing", "none")
-    images, _, source = face_images(max(batch_sizes + [args.runs]))
+    images, _, source = face_images(max([*batch_sizes, args.runs]))
     print(f"model: {described}; preprocessing {variant!r}\nimages: {source}\n"
           f"TF intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; "
           f"{machine_line()}; {args.runs} single-image runs, {args.batch_runs} per batch size")

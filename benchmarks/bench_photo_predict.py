@@ -17,7 +17,8 @@ dependencies. Without --peer-python, or if the peer fails, the peer is reported 
 Peer environment recipe (no TensorFlow download: the peer borrows this project's venv for everything but `fer`):
 
     python3 -m venv /tmp/peer-venv
-    /tmp/peer-venv/bin/pip install --no-deps fer==22.5.1 "moviepy<2" proglog decorator imageio-ffmpeg  # 22.5.1 imports moviepy
+    /tmp/peer-venv/bin/pip install --no-deps fer==22.5.1 "moviepy<2" proglog decorator imageio-ffmpeg
+    # (fer 22.5.1 imports moviepy)
     echo /work/main/.venv/lib/python3.11/site-packages \
         > /tmp/peer-venv/lib/python3.11/site-packages/zz_workbench_venv.pth
 
@@ -84,7 +85,7 @@ class Peer:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         self.python, self.timeout = python, timeout
-        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- closed in close(); TF's chatter
+        self.stderr = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen([python, str(PEER_SCRIPT), "--photo", str(photo)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
                                         cwd=tempfile.gettempdir())
@@ -146,9 +147,9 @@ def main() -> int:
     from _common import astronaut_jpeg, machine_line, model_for_benchmark, samples, timed
 
     from fer_workbench import faces
+    from fer_workbench.inference import CropPredictor
     from fer_workbench.photos import load_photo
     from fer_workbench.predict import FacePredictor
-    from fer_workbench.inference import CropPredictor
 
     work = Path(tempfile.mkdtemp(prefix="bench-photo-"))
     photo_path = work / "astronaut.jpg"

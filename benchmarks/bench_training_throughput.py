@@ -58,9 +58,9 @@ def main() -> int:
     from _common import face_images, machine_line, model_for_benchmark, recipe_config
 
     from fer_workbench import CLASS_NAMES
+    from fer_workbench.inputs import make_eval_dataset, make_train_dataset
     from fer_workbench.models import build_model
     from fer_workbench.preprocess import prepare_images
-    from fer_workbench.inputs import make_eval_dataset, make_train_dataset
     from fer_workbench.runtime import precision_policy, select_device
     from fer_workbench.training import compile_model
 

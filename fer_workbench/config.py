@@ -89,13 +89,20 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
-                     batch_size=32, gpu_batch_size=64, epochs=2, early_stopping_patience=0, vgg_preset="tiny",
-                     tune_max_trials=2, tune_max_epochs=2, tune_hyperband_factor=2, tune_executions=1,
-                     tune_train_rows=300, tune_val_rows=100, tune_batch_sizes=(16, 32), tune_base_widths=(4, 8),
-                     tune_fc_units=(32, 64), classical_train_rows=500,
+                     batch_size=32, gpu_batch_size=64, epochs=10, early_stopping_patience=0, vgg_preset="tiny",
+                     tune_max_trials=2, tune_max_epochs=3, tune_hyperband_factor=3, tune_executions=1,
+                     tune_train_rows=0, tune_val_rows=0, tune_batch_sizes=(16, 32), tune_base_widths=(8, 16),
+                     tune_fc_units=(64, 128), classical_train_rows=500,
                      label_issue_folds=5, label_issue_model="hog-logreg",
                      nonface_detector_rows=500,
-                     compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg")),
+                     compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg"),
+                     # ~1,600 training images and ~10 epochs: Adam, light augmentation, and a search kept to
+                     # what learns in that budget (SGD, heavy dropout or augmentation, batch normalisation and
+                     # global pooling stay at the majority class: notebook 03 would analyse a constant model)
+                     optimizer="adam", learning_rate=2e-3, augment=0.25,
+                     tune_space=(("blocks", (3, 4)), ("convs_per_block", (2, 2)), ("dropout", (0.0, 0.2)), ("batch_norm", (False,)),
+                                 ("global_pool", (False,)), ("optimizer", ("adam", "adamw")),
+                                 ("learning_rate", (1e-3, 4e-3)), ("augment", (0.0, 0.5)))),
     "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,
                    batch_size=64, gpu_batch_size=128, epochs=15, early_stopping_patience=5, vgg_preset="cpu",
                    tune_max_trials=12, tune_max_epochs=8, tune_hyperband_factor=3, tune_executions=1,

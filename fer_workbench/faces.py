@@ -169,7 +169,7 @@ def _run_cascade(gray: np.ndarray, filename: str, min_size: int, mirrored: bool 
                                                         minSize=(min_size, min_size))
     faces = []
     width = gray.shape[1]
-    for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(votes).reshape(-1)):
+    for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(votes).reshape(-1), strict=True):
         if mirrored:
             x = width - x - w
         faces.append(Face(box=(int(x), int(y), int(w), int(h)), score=float(n), detector="haar"))

@@ -212,7 +212,8 @@ def tuning_parallel_coordinates(results: pd.DataFrame) -> go.Figure:
     """One line per trial across its hyperparameters, coloured by score (from ``tuning.results_frame``)."""
     done = results.dropna(subset=["score"])
     dims = []
-    for column in [c for c in done.columns if c not in ("trial_id", "status", "seconds") and not c.startswith("tuner/")]:
+    shown = [c for c in done.columns if c not in ("trial_id", "status", "seconds") and not c.startswith("tuner/")]
+    for column in shown:
         values = done[column]
         if not pd.api.types.is_numeric_dtype(values) or values.dtype == bool:
             codes, labels = pd.factorize(values.astype(str), sort=True)
@@ -469,7 +470,7 @@ def perturbation_gallery(examples: dict[str, tuple[np.ndarray, list]], title: st
     for ax in axes.flat:
         ax.axis("off")
     for r, (kind, (images, levels)) in enumerate(examples.items()):
-        for c, (image, level) in enumerate(zip(images, levels)):
+        for c, (image, level) in enumerate(zip(images, levels, strict=True)):
             axes[r, c].imshow(image, cmap="gray", vmin=0, vmax=255)
             axes[r, c].set_title(f"{level:g}", fontsize=7)
         axes[r, 0].text(-6, 24, kind, ha="right", va="center", fontsize=8)

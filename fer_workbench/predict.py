@@ -79,7 +79,7 @@ class FacePredictor:
             return PhotoPrediction(file=label, error="no face found", photo=photo)
         probs = np.atleast_2d(self._predict(crops))
         return PhotoPrediction(file=label, photo=photo, faces=[self._face(f, p, c)
-                                                               for f, p, c in zip(faces, probs, crops)])
+                                                               for f, p, c in zip(faces, probs, crops, strict=True)])
 
     def predict_paths(self, paths) -> list[PhotoPrediction]:
         """Every photo among ``paths`` (directories are searched for image files, sorted)."""
@@ -87,7 +87,7 @@ class FacePredictor:
 
     @staticmethod
     def _face(face: Face, probs: np.ndarray, crop: np.ndarray) -> FacePrediction:
-        scores = dict(zip(CLASS_NAMES, probs.tolist()))
+        scores = dict(zip(CLASS_NAMES, probs.tolist(), strict=True))
         return FacePrediction(box=tuple(int(v) for v in face.box), label=CLASS_NAMES[int(np.argmax(probs))],
                               scores=scores, detector=face.detector, crop=crop)
 

@@ -30,9 +30,14 @@ from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_mo
 from fer_workbench.models.io import _save_keras_atomic, card_path_for, float32_copy, load_model, save_model
 from fer_workbench.preprocess import check_variant, prepare_images
 from fer_workbench.provenance import run_metadata
-from fer_workbench.runtime import (DeviceSettings, check_precision, precision_policy, replica_scaled, select_device,
-                                   select_strategy)
-
+from fer_workbench.runtime import (
+    DeviceSettings,
+    check_precision,
+    precision_policy,
+    replica_scaled,
+    select_device,
+    select_strategy,
+)
 
 # ------------------------------------------------------------------------------------------------- configs
 

@@ -23,7 +23,7 @@ from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
-from fer_workbench.models import VGGConfig, build_model
+from fer_workbench.models import VGGConfig, as_vgg_config, build_model
 from fer_workbench.preprocess import check_variant, prepare_images
 from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.runtime import precision_policy, replica_scaled, select_device, select_strategy
@@ -34,24 +34,60 @@ OBJECTIVE = "val_accuracy"
 SEARCH_FILE = "fer_search.json"
 
 
+def _narrowing(profile: Profile) -> dict:
+    narrow = {name: tuple(values) for name, values in profile.tune_space}
+    unknown = sorted(set(narrow) - set(HYPERPARAMETERS))
+    if unknown:
+        raise WorkbenchError(f"profile {profile.name}: tune_space names unknown hyperparameter(s) "
+                             f"{', '.join(unknown)}; known: {', '.join(HYPERPARAMETERS)}")
+    return narrow
+
+
 def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:
-    """Declare (or read back) every hyperparameter; returns the values for this trial."""
+    """Declare (or read back) every hyperparameter; returns the values for this trial.
+
+    ``profile.tune_space`` narrows a range or fixes a value (a one-value range becomes ``hp.Fixed``); the
+    networks standardise their input when the profile's VGG preset does.
+    """
+    narrow = _narrowing(profile)
+
+    def number(declare, name, low, high, default, **options):
+        low, high = narrow.get(name, (low, high))
+        if low == high:
+            return hp.Fixed(name, low)
+        return declare(name, low, high, default=min(max(default, low), high), **options)
+
+    def choice(name, values, default=None):
+        values = list(narrow.get(name, values))
+        if len(values) == 1:
+            return hp.Fixed(name, values[0])
+        if set(values) == {False, True}:
+            return hp.Boolean(name, default=bool(default))
+        return hp.Choice(name, values, default=default if default in values else None)
+
     return {
-        "blocks": hp.Int("blocks", 2, 4, default=4),
-        "convs_per_block": hp.Int("convs_per_block", 1, 3, default=2),
-        "base_width": hp.Choice("base_width", list(profile.tune_base_widths)),
-        "fc_units": hp.Choice("fc_units", list(profile.tune_fc_units)),
-        "fc_layers": hp.Int("fc_layers", 1, 2, default=2),
-        "dropout": hp.Float("dropout", 0.0, 0.6, step=0.1, default=0.5),
-        "batch_norm": hp.Boolean("batch_norm", default=True),
-        "global_pool": hp.Boolean("global_pool", default=False),
-        "optimizer": hp.Choice("optimizer", ["sgd", "adam", "adamw"]),
-        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-2, sampling="log", default=1e-2),
-        "weight_decay": hp.Float("weight_decay", 1e-6, 1e-3, sampling="log", default=1e-4),
-        "label_smoothing": hp.Float("label_smoothing", 0.0, 0.2, step=0.05, default=0.0),
-        "batch_size": hp.Choice("batch_size", list(profile.tune_batch_sizes)),
-        "augment": hp.Float("augment", 0.0, 1.0, step=0.25, default=1.0),
+        "blocks": number(hp.Int, "blocks", 2, 4, 4),
+        "convs_per_block": number(hp.Int, "convs_per_block", 1, 3, 2),
+        "base_width": choice("base_width", profile.tune_base_widths),
+        "fc_units": choice("fc_units", profile.tune_fc_units),
+        "fc_layers": number(hp.Int, "fc_layers", 1, 2, 2),
+        "dropout": number(hp.Float, "dropout", 0.0, 0.6, 0.5, step=0.1),
+        "batch_norm": choice("batch_norm", (False, True), default=True),
+        "global_pool": choice("global_pool", (False, True), default=False),
+        "optimizer": choice("optimizer", ("sgd", "adam", "adamw")),
+        "learning_rate": number(hp.Float, "learning_rate", 1e-4, 3e-2, 1e-2, sampling="log"),
+        "weight_decay": number(hp.Float, "weight_decay", 1e-6, 1e-3, 1e-4, sampling="log"),
+        "label_smoothing": number(hp.Float, "label_smoothing", 0.0, 0.2, 0.0, step=0.05),
+        "batch_size": choice("batch_size", profile.tune_batch_sizes),
+        "augment": number(hp.Float, "augment", 0.0, 1.0, 1.0, step=0.25),
+        # Declared last, so adding it left the random draws of the others as they were.
+        "standardize": hp.Fixed("standardize", as_vgg_config(profile.vgg_preset).standardize),
     }
+
+
+HYPERPARAMETERS: tuple[str, ...] = ("blocks", "convs_per_block", "base_width", "fc_units", "fc_layers", "dropout",
+                                    "batch_norm", "global_pool", "optimizer", "learning_rate", "weight_decay",
+                                    "label_smoothing", "batch_size", "augment")
 
 
 def _vgg_config(values: dict) -> VGGConfig:
@@ -60,7 +96,8 @@ def _vgg_config(values: dict) -> VGGConfig:
                      base_width=values["base_width"], max_width=values["base_width"] * 8,
                      fc_units=values["fc_units"], fc_layers=values["fc_layers"],
                      dropout=round(float(values["dropout"]), 4), batch_norm=bool(values["batch_norm"]),
-                     global_pool=bool(values["global_pool"])).validate()
+                     global_pool=bool(values["global_pool"]),
+                     standardize=bool(values.get("standardize", False))).validate()
 
 
 def _train_config(values: dict, preprocessing: str = "none", epochs: int | None = None,
@@ -288,4 +325,4 @@ def trial_histories(tuner: kt.Tuner, top: int = 5, metrics=("accuracy", "val_acc
 
 
 __all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "hyperparameter_importance", "make_tuner",
-           "open_tuner", "results_frame", "run_search", "search_space", "trial_histories"]
+           "open_tuner", "results_frame", "run_search", "search_space", "trial_histories", "HYPERPARAMETERS"]

@@ -48,7 +48,7 @@ def make_rows(n: int, seed: int = 0):
 
 def csv_text(images, labels, splits, header=("emotion", "pixels", "Usage"), sep=",") -> str:
     lines = [sep.join(header)]
-    for image, label, split in zip(images, labels, splits):
+    for image, label, split in zip(images, labels, splits, strict=True):
         fields = {"emotion": str(label), "pixels": " ".join(map(str, image.ravel())), "Usage": split}
         lines.append(",".join(fields[h.strip()] for h in header))
     return "\n".join(lines) + "\n"

@@ -121,7 +121,7 @@ def cleaned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clean")
     src = tmp / "src.csv"
     src.write_text("emotion,pixels,Usage\n" + "".join(
-        f"{y},{' '.join(map(str, im.ravel()))},{s}\n" for y, im, s in zip(labels, images, splits)))
+        f"{y},{' '.join(map(str, im.ravel()))},{s}\n" for y, im, s in zip(labels, images, splits, strict=True)))
     before = src.read_bytes()
     data = load_fer_csv(src)
     result = run_cleaning(data, tmp / "out", profile="smoke", label_issues=False, progress=False)

@@ -51,7 +51,8 @@ def sandbox(tmp_path_factory) -> Path:
     (root / "empty.jpg").write_bytes(b"")
     save_tiny_model(root / "tiny.keras")
     rgb = keras.Input((64, 64, 3))
-    keras.Model(rgb, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(rgb))).save(root / "rgb64.keras")
+    probabilities = keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(rgb))
+    keras.Model(rgb, probabilities).save(root / "rgb64.keras")
     gray = keras.Input((48, 48, 1))
     keras.Model(gray, keras.layers.Dense(7)(keras.layers.Flatten()(gray))).save(root / "logits.keras")
     return root

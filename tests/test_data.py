@@ -125,7 +125,7 @@ def test_image_folder_kaggle_layout(tmp_path):
     with pytest.warns(UserWarning, match="contempt"):
         ds = load_image_folder(root, progress=False)
     assert ds.images.shape == (4, 48, 48)
-    by_path = dict(zip(ds.paths, zip(ds.labels, ds.splits)))
+    by_path = dict(zip(ds.paths, zip(ds.labels, ds.splits, strict=True), strict=True))
     assert by_path["train/happy/Training_1.jpg"] == (CLASS_NAMES.index("happy"), "Training")
     assert by_path["train/anger/Training_2.png"] == (CLASS_NAMES.index("angry"), "Training")
     assert by_path["test/sadness/PublicTest_3.png"] == (CLASS_NAMES.index("sad"), "PublicTest")
@@ -136,7 +136,7 @@ def test_image_folder_unreadable_is_reported(tmp_path):
     root = tmp_path / "flat"
     _write_image(root / "fear" / "a.png", np.zeros((48, 48), np.uint8))
     (root / "fear" / "broken.jpg").write_bytes(b"not an image")
-    with pytest.raises(WorkbenchError, match="broken.jpg"):
+    with pytest.raises(WorkbenchError, match=r"broken.jpg"):
         load_image_folder(root, progress=False)
     ds = load_image_folder(root, skip_unreadable=True, progress=False)
     assert len(ds) == 1 and ds.splits[0] == "PrivateTest"
@@ -231,7 +231,7 @@ def test_optional_row_id_column(tmp_path):
     """A derived file (e.g. a cleaned export) carries its source rows in a row_id column."""
     images, labels, splits = make_rows(3)
     text = csv_text(images, labels, splits).splitlines()
-    rows = [text[0] + ",row_id"] + [line + f",{r}" for line, r in zip(text[1:], (4, 9, 17))]
+    rows = [text[0] + ",row_id"] + [line + f",{r}" for line, r in zip(text[1:], (4, 9, 17), strict=True)]
     path = tmp_path / "derived.csv"
     path.write_text("\n".join(rows) + "\n")
     assert load_fer_csv(path).row_ids.tolist() == [4, 9, 17]

@@ -189,8 +189,9 @@ def test_chief_and_two_workers_share_one_search(search):
     assert f"best trial: {top.trial_id} (val_accuracy {top.score:.4f}" in chief_out
     frame = results_frame(reopened)
     assert len(frame) == 2 and set(frame["status"]) == {"COMPLETED"}
-    assert dict(zip(frame["trial_id"], frame["worker"])) == dict(zip(attempts["trial_id"], attempts["worker"]))
-    assert best["worker"] == dict(zip(frame["trial_id"], frame["worker"]))[top.trial_id]
+    assert (dict(zip(frame["trial_id"], frame["worker"], strict=True))
+            == dict(zip(attempts["trial_id"], attempts["worker"], strict=True)))
+    assert best["worker"] == dict(zip(frame["trial_id"], frame["worker"], strict=True))[top.trial_id]
 
 
 @pytest.mark.slow

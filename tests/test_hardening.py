@@ -106,7 +106,7 @@ def test_logits_model_is_refused_and_softmax_models_pass():
     with pytest.raises(WorkbenchError, match=r"outputs are not class probabilities .*activation linear.*refused; "
                                              r"end the model with a softmax layer"):
         check_model(dense_model(activation=None), "logits.keras")
-    with pytest.raises(WorkbenchError, match="not class probabilities.*sigmoid"):
+    with pytest.raises(WorkbenchError, match=r"not class probabilities.*sigmoid"):
         check_model(dense_model(activation="sigmoid"), "sigmoid.keras")
     check_model(dense_model(), "dense_softmax.keras", num_classes=7)
     check_model(dense_model(softmax_layer=True), "softmax_layer.keras", num_classes=7)
@@ -394,7 +394,7 @@ def test_upload_errors_name_the_file(predictor):
         {"name": "notes.png", "type": "image/png", "size": 12, "content": memoryview(b"not an image")},
         {"name": "empty.jpg", "type": "image/jpeg", "size": 0, "content": memoryview(b"")},
     ))
-    for result, name in zip(results, ("notes.png", "empty.jpg")):
+    for result, name in zip(results, ("notes.png", "empty.jpg"), strict=True):
         assert not result.readable and result.error.startswith(f"{name}: ") and "<image bytes>" not in result.error
 
 
@@ -474,9 +474,9 @@ def test_resume_is_exact_without_dropout(tmp_path):
     """README (Command line, resuming): weights, optimizer state, schedule, batches and augmentation are restored,
     so a model without dropout resumes to exactly the numbers of an uninterrupted run."""
     whole, pieces = _train_twice(tmp_path, dropout=0.0)
-    for a, b in zip(whole.get_weights(), pieces.get_weights()):
+    for a, b in zip(whole.get_weights(), pieces.get_weights(), strict=True):
         assert np.array_equal(a, b)
-    for a, b in zip(whole.optimizer.variables, pieces.optimizer.variables):
+    for a, b in zip(whole.optimizer.variables, pieces.optimizer.variables, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 

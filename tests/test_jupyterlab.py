@@ -26,7 +26,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from _browser import chromium_path, free_port, launch_chromium, log_tail, stop_process, upload_photo, wait_for_server
-from conftest import save_tiny_model
 from PIL import Image
 from skimage import data as skdata
 
@@ -36,6 +35,7 @@ from fer_workbench.config import notebooks_dir
 SERVER_START_S = 90
 LAB_LOAD_S = 120  # the lab's page and the notebook's kernel, on 2 busy cores
 RUN_ALL_S = {"01_explore": 150, "05_metrics": 240, "06_predict": 240}
+HAPPY_TIP = 6.0  # logits added to happy's in the run's model (save_happy_model)
 WIDGET_S = 60  # a widget's redraw after a change (a comm round trip and some numpy)
 PREDICTION_S = 120
 # Lab settings for a test: every cell attached to the DOM (no windowing), no news or update checks (no network).
@@ -53,6 +53,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SERVER_CONFIG = """from fer_workbench.jupyter_hooks import output_stripping_hook
 c.ContentsManager.pre_save_hook = output_stripping_hook({tree!r})
 """
+
+
+def save_happy_model(path: Path) -> Path:
+    """conftest.save_tiny_model's untrained CNN, its happy logit raised by more than its logits spread (about 2):
+    it predicts happy for every face while its scores still vary with the face. So the dashboard meets both empty
+    cases whatever the random initial weights: angry has no correct examples, happy no wrong ones."""
+    import keras
+
+    from fer_workbench.models import build_model
+    from fer_workbench.models.io import save_model
+
+    model = build_model("baseline_cnn", widths=[4, 8, 8], dense=[16, 8])
+    logits = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    kernel, bias = logits.get_weights()
+    bias[CLASS_NAMES.index("happy")] += HAPPY_TIP
+    logits.set_weights([kernel, bias])
+    return save_model(model, path, {"preprocessing": "none"})
 
 
 def set_parameters(notebook: Path, **values) -> None:
@@ -160,8 +177,9 @@ def image_digest(image) -> str | None:
 @pytest.fixture(scope="module")
 def lab_tree(tmp_path_factory):
     """A copy of notebooks/ (the checkout stays untouched) whose notebooks write into ``out/``: 01 and 06 into
-    their own folders, 05 reads a run directory whose notebook-03 model is a small untrained CNN (the cheapest
-    stand-in for `fer-workbench run --only 03`: notebook 05 only needs ``models/best/model.keras``). Smaller
+    their own folders, 05 reads a run directory whose notebook-03 model is a small untrained CNN that predicts
+    happy (the cheapest stand-in for `fer-workbench run --only 03`: notebook 05 only needs
+    ``models/best/model.keras``). Smaller
     budgets than the defaults where they only cost time: 05's robustness sample, 06's folder mode."""
     from fer_workbench.models.registry import run_model_path
 
@@ -169,7 +187,7 @@ def lab_tree(tmp_path_factory):
     tree = root / "notebooks"
     shutil.copytree(notebooks_dir(), tree, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     out = root / "out"
-    save_tiny_model(run_model_path(out / "run"))
+    save_happy_model(run_model_path(out / "run"))
     set_parameters(tree / "01_explore.ipynb", output_dir=str(out / "explore"))
     set_parameters(tree / "05_metrics.ipynb", output_dir=str(out / "run"), robustness_rows=50)
     photos = root / "photos"  # folder mode on one photo: the upload is what this test is about
@@ -323,14 +341,18 @@ def dashboard_pictures(dashboard, name: str) -> list[dict] | None:
     return pictures if settled and agree else None
 
 
-def assert_no_broken_pictures(dashboard, name: str) -> None:
+def assert_no_broken_pictures(dashboard, name: str) -> list[dict]:
+    """Wait for the example images of class ``name`` (dashboard_pictures); fail on a broken one. Returns them."""
     pictures = wait_until(lambda: dashboard_pictures(dashboard, name), WIDGET_S,
                           "the dashboard's example images did not match their labels (shown exactly when some)")
     assert len(pictures) == 2, pictures
     assert all(p["width"] > 0 for p in pictures if p["shown"]), pictures  # 0: a broken-image icon
+    return pictures
 
 
 def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
+    from fer_workbench.models.registry import RUN_LABEL
+
     _, tree, _ = lab_tree
     with lab.notebook("05_metrics") as page:
         dashboard = page.locator(".widget-vbox").filter(has=page.locator(".widget-output")).filter(
@@ -363,6 +385,17 @@ def test_metrics_dashboard_class_and_split_change_the_figure(lab, lab_tree):
                               "the figure's title did not follow the model")
         assert switched[1] != private[1]
         assert_no_broken_pictures(dashboard, "happy")
+
+        # The run's model predicts happy: no wrong happy faces, no correct angry ones; those images are hidden.
+        if models.input_value() != RUN_LABEL:
+            models.select_option(RUN_LABEL)
+            wait_until(lambda: figure_titled(dashboard, f"{RUN_LABEL}, PrivateTest: happy"), WIDGET_S,
+                       "the figure's title did not follow the model")
+        assert [p["shown"] for p in assert_no_broken_pictures(dashboard, "happy")] == [True, False]
+        dropdown(dashboard, "class").select_option("angry")
+        wait_until(lambda: figure_titled(dashboard, f"{RUN_LABEL}, PrivateTest: angry"), WIDGET_S,
+                   "the figure's title did not follow the class")
+        assert [p["shown"] for p in assert_no_broken_pictures(dashboard, "angry")] == [False, True]
     assert stray_files(tree) == []
 
 

@@ -38,7 +38,7 @@ def test_ship_drops_optimizer_state_and_keeps_history(run_dir, tmp_path):
 
 
 def test_ship_needs_a_finished_run(tmp_path):
-    with pytest.raises(WorkbenchError, match="no model.keras"):
+    with pytest.raises(WorkbenchError, match=r"no model.keras"):
         ship_run(tmp_path, tmp_path / "x.keras")
 
 
@@ -118,7 +118,7 @@ def test_choose_model_scores_candidates_on_publictest_and_caches(tmp_path, monke
     best = max(choice.candidates, key=lambda c: c.accuracy)
     assert choice.path == best.path and choice.rule == "best PublicTest accuracy"
     assert choice.label in choice.summary() and "PublicTest" in choice.summary()
-    assert list(choice.models())[0] == choice.label and choice.table()["chosen"].sum() == 1
+    assert next(iter(choice.models())) == choice.label and choice.table()["chosen"].sum() == 1
     assert (out / CHOICE_FILE).is_file()
     cached = choose_model(None, out, data)
     assert cached.to_dict() == choice.to_dict()
@@ -143,7 +143,7 @@ def test_choose_model_leaves_out_models_of_other_classes(tmp_path, monkeypatch):
     left_out = [c for c in choice.candidates if not c.compatible]
     assert len(left_out) == 1 and "predicts 5 classes" in left_out[0].reason
     assert "Left out" in choice.summary()
-    with pytest.raises(WorkbenchError, match="no model fits this data.*predicts 5 classes"):
+    with pytest.raises(WorkbenchError, match=r"no model fits this data.*predicts 5 classes"):
         choose_model(None, tmp_path / "empty-run", data)
 
 
@@ -165,7 +165,8 @@ def test_predict_with_models_skips_a_model_of_other_classes(run_dir, tmp_path):
     from fer_workbench.models.io import load_model, save_model
     from fer_workbench.models.registry import predict_with_models
 
-    five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)), tmp_path / "five.keras")
+    five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)),
+                      tmp_path / "five.keras")
     data = toy_dataset()
     splits = {name: data.split(name) for name in ("PublicTest", "PrivateTest")}
     run_model = load_model(run_dir / "model.keras")

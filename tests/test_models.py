@@ -8,7 +8,7 @@ from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.models import MODEL_NAMES, VGG_PAPER, VGGConfig, baselines, build_model, build_vgg
-from fer_workbench.models.classical import CLASSICAL_MODELS, fit_classical, hog_features, classical_proba
+from fer_workbench.models.classical import CLASSICAL_MODELS, classical_proba, fit_classical, hog_features
 from fer_workbench.preprocess import PREPROCESSING_VARIANTS, apply_preprocessing, prepare_images, to_model_input
 
 limit_tf_threads()

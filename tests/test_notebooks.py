@@ -133,8 +133,10 @@ def check_04_saliency(found: dict) -> None:
     assert found["PrivateTest"]["accuracy"] >= BEST_MODEL_MIN_ACCURACY
     methods = {v["method"] for v in found["verdicts"]}
     assert "gradcam" in methods
-    assert all(sum(v["method"] == m for v in found["verdicts"]) == 3 for m in methods)  # randomisation, deletion, insertion
-    gradcam_randomised = next(v for v in found["verdicts"] if v["method"] == "gradcam" and "randomisation" in v["check"])
+    # three verdicts per method: randomisation, deletion, insertion
+    assert all(sum(v["method"] == m for v in found["verdicts"]) == 3 for m in methods)
+    gradcam_randomised = next(v for v in found["verdicts"]
+                              if v["method"] == "gradcam" and "randomisation" in v["check"])
     assert gradcam_randomised["passed"], gradcam_randomised  # the maps depend on what the model learned
     regions = found["region_check"]  # the region each expression was drawn in is known on the synthetic default
     assert regions["classes_passing"] > regions["classes"] / 2, regions

@@ -69,7 +69,8 @@ def test_installed_package_finds_its_notebooks_outside_a_checkout(installed, tmp
     script = ("import json, fer_workbench\n"
               "from fer_workbench.config import notebooks_dir\n"
               "from fer_workbench.runner import default_reports_dir, discover_notebooks, source_checkout\n"
-              "print(json.dumps({'package': fer_workbench.__file__, 'notebooks': [str(p) for p in discover_notebooks()],\n"
+              "print(json.dumps({'package': fer_workbench.__file__,\n"
+              "                  'notebooks': [str(p) for p in discover_notebooks()],\n"
               "                  'dir': str(notebooks_dir()), 'checkout': source_checkout(),\n"
               "                  'reports': str(default_reports_dir())}))")
     result = _installed_python(site, tmp_path, "-c", script, home=tmp_path / "home")
@@ -77,7 +78,8 @@ def test_installed_package_finds_its_notebooks_outside_a_checkout(installed, tmp
     found = json.loads(result.stdout)
     assert Path(found["package"]).is_relative_to(site)
     assert found["dir"] == str(site / "fer_workbench" / "notebooks") and found["checkout"] is None
-    assert [Path(p).name for p in found["notebooks"]] == sorted(p.name for p in (project_root() / "notebooks").glob("[0-9]*.ipynb"))
+    shipped = sorted(p.name for p in (project_root() / "notebooks").glob("[0-9]*.ipynb"))
+    assert [Path(p).name for p in found["notebooks"]] == shipped
     assert found["reports"] == str(tmp_path / "home" / "fer-workbench" / "reports")
 
 

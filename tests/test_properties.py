@@ -1,8 +1,8 @@
 """Property tests (hypothesis): random corruptions and truncations of valid files never give a traceback.
 
-The FER2013 CSV loader (plain and gzipped) and the photo reader either return a valid result or raise one WorkbenchError whose
-message is one printable line; nothing else. Examples are few and small (a 6-row CSV, 40×30 images) so that the
-module runs in seconds.
+The FER2013 CSV loader (plain and gzipped) and the photo reader either return a valid result or raise one
+WorkbenchError whose message is one printable line; nothing else. Examples are few and small (a 6-row CSV,
+40×30 images) so that the module runs in seconds.
 """
 
 import gzip
@@ -27,8 +27,9 @@ SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
 
 CSV = csv_text(*make_rows(6)).encode()
 # a few characters that matter to the parser, so corruptions hit its branches more often than random bytes would
-INTERESTING = st.sampled_from([b",", b"\n", b"\r", b"\r\n", b" ", b'"', b"-", b"256", b"99999", b"\x00", b"\xef\xbb\xbf",
-                               b"\x1b[2J", b"\xff\xfe", b"Training", b"PublicTest", b"7", b"emotion", b"\t", b"\xc3"])
+INTERESTING = st.sampled_from([b",", b"\n", b"\r", b"\r\n", b" ", b'"', b"-", b"256", b"99999", b"\x00",
+                               b"\xef\xbb\xbf", b"\x1b[2J", b"\xff\xfe", b"Training", b"PublicTest", b"7", b"emotion",
+                               b"\t", b"\xc3"])
 
 
 @st.composite

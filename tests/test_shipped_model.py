@@ -60,8 +60,8 @@ def test_card_metrics_reproduce_on_real_data(shipped, real_dataset):
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_saliency_checks_pass_on_shipped_model(shipped, real_dataset):
-    from fer_workbench.saliency import check_verdicts, faithfulness_table, randomisation_table
     from fer_workbench.inference import predict_proba
+    from fer_workbench.saliency import check_verdicts, faithfulness_table, randomisation_table
 
     test = real_dataset.split("PrivateTest")
     rows = np.random.default_rng(0).choice(len(test), 48, replace=False)

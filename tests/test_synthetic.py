@@ -63,7 +63,7 @@ def test_csv_text_is_the_plain_fer2013_form(generated):
     """The shared writer (``fer_csv.fer_csv_bytes``) prints each pixel's decimal digits, one space apart."""
     data, _, ds = generated
     plain = "emotion,pixels,Usage\n" + "".join(f"{y},{' '.join(map(str, im.ravel()))},{s}\n"
-                                             for y, im, s in zip(ds.labels, ds.images, ds.splits))
+                                             for y, im, s in zip(ds.labels, ds.images, ds.splits, strict=True))
     assert data == plain.encode()
 
 
@@ -96,7 +96,7 @@ def test_duplicates_are_byte_identical_copies(generated):
     copies = np.flatnonzero(truth.duplicate_of >= 0)
     sources = truth.duplicate_of[copies]
     assert (truth.duplicate_of[sources] == -1).all()  # originals are not copies themselves
-    for row, source in zip(copies, sources):
+    for row, source in zip(copies, sources, strict=True):
         assert lines[row].split(b",")[1] == lines[source].split(b",")[1]
         assert np.array_equal(ds.images[row], ds.images[source])
         assert np.array_equal(truth.image_region_masks[row], truth.image_region_masks[source])
@@ -155,12 +155,12 @@ def test_truth_round_trip_and_corrupt_file(generated, tmp_path):
     assert path.stat().st_size < 200_000  # the masks are bit-packed
     bad = tmp_path / "bad.truth.npz"
     bad.write_bytes(b"not an npz file")
-    with pytest.raises(WorkbenchError, match="bad.truth.npz"):
+    with pytest.raises(WorkbenchError, match=r"bad.truth.npz"):
         SyntheticTruth.load(bad)
-    with pytest.raises(WorkbenchError, match="missing.truth.npz"):
+    with pytest.raises(WorkbenchError, match=r"missing.truth.npz"):
         SyntheticTruth.load(tmp_path / "missing.truth.npz")
     bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(WorkbenchError, match="bad.truth.npz"):
+    with pytest.raises(WorkbenchError, match=r"bad.truth.npz"):
         SyntheticTruth.load(bad)
 
 

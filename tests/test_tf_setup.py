@@ -15,7 +15,8 @@ WARNING: All log messages before absl::InitializeLog() is called are written to 
 I0000 00:00:1796283132.042492    6606 port.cc:153] oneDNN custom operations are on. You may see slightly different \
 numerical results due to floating-point round-off errors from different computation orders. To turn them off, set \
 the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.
-I0000 00:00:1796283132.042952    6606 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1796283132.042952    6606 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not \
+be used.
 I0000 00:00:1796283132.198229    6606 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available \
 CPU instructions in performance-critical operations.
 To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 AVX_VNNI FMA, in other operations, \
@@ -46,7 +47,8 @@ def test_captured_fd2_drops_noise_and_writes_the_rest_back():
         from fer_workbench.tf_setup import captured_fd2
         with captured_fd2() as kept:
             os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
-            os.write(2, b"I0000 00:00:1.2 5 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\\n")
+            os.write(2, b"I0000 00:00:1.2 5 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+                        b"GPU will not be used.\\n")
             os.write(2, b"a C-level warning that matters\\n")
         print("kept:", kept)
     """)

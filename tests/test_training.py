@@ -12,13 +12,13 @@ import tensorflow as tf
 from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
-from fer_workbench.data.dataset import Dataset
-from fer_workbench.models import VGGConfig, build_model, tag_model
-from fer_workbench.preprocess import to_model_input
 from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.data.dataset import Dataset
 from fer_workbench.inference import CropPredictor, compiled_predict, predict_proba, ten_crops
 from fer_workbench.inputs import augment_batch, make_train_dataset
+from fer_workbench.models import VGGConfig, build_model, tag_model
 from fer_workbench.models.io import load_model, save_model
+from fer_workbench.preprocess import to_model_input
 from fer_workbench.runtime import precision_policy, select_device
 from fer_workbench.training import TrainConfig, resolve_config, train
 
@@ -74,10 +74,10 @@ def test_train_stream_is_deterministic_and_resumable():
     batches = list(full)
     assert steps == 3 and len(batches) == 9
     again = list(make_train_dataset(x, data.labels, 16, seed=1, epochs=3)[0])
-    assert all(np.array_equal(p[0], q[0]) for p, q in zip(batches, again))
+    assert all(np.array_equal(p[0], q[0]) for p, q in zip(batches, again, strict=True))
     assert not np.array_equal(batches[0][0], batches[3][0])  # each epoch reshuffles
     resumed = list(make_train_dataset(x, data.labels, 16, seed=1, epochs=3, initial_epoch=1)[0])
-    assert len(resumed) == 6 and all(np.array_equal(p[0], q[0]) for p, q in zip(batches[3:], resumed))
+    assert len(resumed) == 6 and all(np.array_equal(p[0], q[0]) for p, q in zip(batches[3:], resumed, strict=True))
     assert batches[0][1].shape == (16, len(CLASS_NAMES))
 
 
@@ -184,7 +184,7 @@ def test_resume_continues_from_saved_epoch(toy, tmp_path):
     assert int(last.optimizer.iterations) == 2 * int(np.ceil((toy.splits == "Training").sum() / 32))
     done = train(toy, {**config, "epochs": 2}, tmp_path, "smoke", seed=1, verbose=0)
     assert done.resumed_from_epoch == 2 and len(done.history) == 2
-    with pytest.raises(WorkbenchError, match="different run.*seed"):
+    with pytest.raises(WorkbenchError, match=r"different run.*seed"):
         train(toy, config, tmp_path, "smoke", seed=2, verbose=0)
 
 
@@ -248,7 +248,7 @@ def test_save_load_round_trip_and_corrupt_file(trained, toy, tmp_path):
     assert str(corrupt) in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(WorkbenchError, match="no such model file"):
         load_model(tmp_path / "missing.keras")
-    with pytest.raises(WorkbenchError, match="must end in .keras"):
+    with pytest.raises(WorkbenchError, match=r"must end in .keras"):
         save_model(model, tmp_path / "model.h5")
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from fer_workbench import CLASS_NAMES, plots, widgets
-from fer_workbench.predict import FacePrediction, FacePredictor, PhotoPrediction
 from fer_workbench.models.io import load_model
+from fer_workbench.predict import FacePrediction, FacePredictor, PhotoPrediction
 
 limit_tf_threads()
 

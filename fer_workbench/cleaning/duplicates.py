@@ -177,7 +177,7 @@ def near_duplicate_pairs(images: np.ndarray, accept: float = NEAR_ACCEPT) -> pd.
     keep = coarse >= NEAR_PREFILTER
     pairs, coarse = pairs[keep], coarse[keep]
     scores = np.array([max(aligned_similarity(images[a], images[b]), aligned_similarity(images[b], images[a]))
-                       for a, b in zip(i[keep], j[keep])])
+                       for a, b in zip(i[keep], j[keep], strict=True)])
     frame = pd.DataFrame({"i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64),
                           "descriptor_similarity": pairs[:, 2], "coarse_similarity": coarse,
                           "aligned_similarity": scores})

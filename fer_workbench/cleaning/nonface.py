@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 HAAR_CASCADES = ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
-BLANK_STD = 3.0
-DETECTOR_WEIGHT = 3.0  # robust-z units a Haar miss adds (a hit removes) on the examined candidates  # pixel std below which an image is called blank
+BLANK_STD = 3.0  # pixel std below which an image is called blank
+DETECTOR_WEIGHT = 3.0  # robust-z units a Haar miss adds (a hit removes) on the examined candidates
 
 
 def image_statistics(images: np.ndarray) -> dict[str, np.ndarray]:

@@ -280,7 +280,7 @@ def _pixel_fields(images: np.ndarray) -> list[bytes]:
         flat = _DIGITS[values][keep].tobytes()
         ends = np.cumsum(keep.sum(axis=(1, 2)))
         starts = np.concatenate([[0], ends[:-1]])
-        fields.extend(flat[s:e] for s, e in zip(starts.tolist(), ends.tolist()))
+        fields.extend(flat[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
     return fields
 
 
@@ -292,7 +292,7 @@ def fer_csv_bytes(images: np.ndarray, labels: np.ndarray, splits, row_ids: np.nd
     ids = [b""] * len(splits) if row_ids is None else [b",%d" % r for r in np.asarray(row_ids).tolist()]
     parts = [b"emotion,pixels,Usage,row_id\n" if row_ids is not None else b"emotion,pixels,Usage\n"]
     labels, fields = np.asarray(labels).tolist(), _pixel_fields(np.asarray(images))
-    for label, field, split, row_id in zip(labels, fields, splits, ids):
+    for label, field, split, row_id in zip(labels, fields, splits, ids, strict=True):
         parts.append(b"%d," % label + field + usages[split] + row_id + b"\n")
     return b"".join(parts)
 

@@ -56,7 +56,8 @@ def check_model(model: keras.Model, path: str | os.PathLike | None = None, num_c
         raise WorkbenchError(f"{label}: takes {len(model.inputs)} inputs; the workbench gives one batch of "
                              f"{_shape_text(INPUT_SHAPE)} grayscale images")
     in_shape = tuple(model.inputs[0].shape)
-    if len(in_shape) != 4 or any(d is not None and d != want for d, want in zip(in_shape[1:], INPUT_SHAPE)):
+    if len(in_shape) != 4 or any(d is not None and d != want
+                                 for d, want in zip(in_shape[1:], INPUT_SHAPE, strict=True)):
         raise WorkbenchError(f"{label}: expects inputs of shape {_shape_text(in_shape[1:])}; the workbench gives "
                              f"{_shape_text(INPUT_SHAPE)} grayscale images (FER2013 format)")
     if len(model.outputs) != 1:

@@ -14,7 +14,6 @@ from fer_workbench.errors import WorkbenchError
 from fer_workbench.models.common import tag_model
 from fer_workbench.saliency.maps import _check_model, _classes, _images, last_conv_layer, saliency_maps
 
-
 # ----------------------------------------------------------------------------------- randomisation (Adebayo)
 
 
