@@ -85,3 +85,24 @@ def test_demo_folder_and_table(model_file, tmp_path):
     assert (faces["file"] == "two_faces.jpg").sum() == 2
     problems = table.set_index("file")["error"]
     assert problems["coffee.jpg"] == "no face found" and "not an image" in problems["not_a_photo.jpg"]
+
+
+def test_prediction_loads_no_training_tuning_or_cleaning_code():
+    """Predicting a photo needs inference and the model file only: the import graph says so (a subprocess, so the
+    other tests' imports do not count)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from fer_workbench.predict import FacePredictor\n"
+        "FacePredictor().predict_photo(np.zeros((64, 64, 3), np.uint8))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('fer_workbench')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "fer_workbench.inference" in loaded
+    for concern in ("fer_workbench.training", "fer_workbench.tuning", "fer_workbench.cleaning",
+                    "fer_workbench.evaluation", "fer_workbench.distributed"):
+        assert f"'{concern}" not in loaded, f"{concern} imported by prediction: {loaded}"
