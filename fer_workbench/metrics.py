@@ -117,28 +117,33 @@ def confusion(y_true, y_pred, class_names, normalise: bool = False) -> pd.DataFr
     return frame
 
 
-def roc_curves(y_true, proba, class_names) -> dict[str, pd.DataFrame]:
-    """One-vs-rest ROC curve (fpr, tpr) per class present with both outcomes."""
+def _one_vs_rest(y_true, proba, class_names, curve, needs_negatives: bool) -> dict[str, pd.DataFrame]:
+    """``curve(is_class, scores)`` → DataFrame for each class with positives (and negatives, when needed)."""
     y_true, proba = _check(y_true, proba)
     curves = {}
     for k, name in enumerate(class_names):
         positive = y_true == k
-        if 0 < positive.sum() < len(y_true):
-            fpr, tpr, _ = skm.roc_curve(positive, proba[:, k])
-            curves[name] = pd.DataFrame({"fpr": fpr, "tpr": tpr})
+        if positive.any() and (positive.sum() < len(y_true) or not needs_negatives):
+            curves[name] = curve(positive, proba[:, k])
     return curves
+
+
+def roc_curves(y_true, proba, class_names) -> dict[str, pd.DataFrame]:
+    """One-vs-rest ROC curve (fpr, tpr) per class present with both outcomes."""
+    def roc(positive, scores):
+        fpr, tpr, _ = skm.roc_curve(positive, scores)
+        return pd.DataFrame({"fpr": fpr, "tpr": tpr})
+
+    return _one_vs_rest(y_true, proba, class_names, roc, needs_negatives=True)
 
 
 def pr_curves(y_true, proba, class_names) -> dict[str, pd.DataFrame]:
     """Precision-recall curve per class present."""
-    y_true, proba = _check(y_true, proba)
-    curves = {}
-    for k, name in enumerate(class_names):
-        positive = y_true == k
-        if positive.any():
-            precision, recall, _ = skm.precision_recall_curve(positive, proba[:, k])
-            curves[name] = pd.DataFrame({"recall": recall, "precision": precision})
-    return curves
+    def pr(positive, scores):
+        precision, recall, _ = skm.precision_recall_curve(positive, scores)
+        return pd.DataFrame({"recall": recall, "precision": precision})
+
+    return _one_vs_rest(y_true, proba, class_names, pr, needs_negatives=False)
 
 
 def top_confusions(y_true, y_pred, class_names, k: int = 6) -> pd.DataFrame:
