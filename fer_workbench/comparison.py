@@ -18,12 +18,28 @@ from fer_workbench.metrics import summary_metrics
 from fer_workbench.models import classical
 from fer_workbench.cleaning.duplicates import leakage_free_mask
 from fer_workbench.inference import predict_proba
-from fer_workbench.training import train
+from fer_workbench.training import TrainingResult, resolve_config, train
 
 ABLATIONS: dict[str, tuple] = {
     "augment": (0.0, 1.0),
     "preprocessing": ("none", "histeq", "clahe", "denoise", "edges"),
 }
+
+# Keras trainings finished in this process, by what determines them (data, resolved settings, seed, profile):
+# the ablations' default-valued runs are the comparison's own model, so they are trained once.
+_FINISHED: dict[tuple, TrainingResult] = {}
+
+
+def _keras_run(dataset: Dataset, model: str, out_dir: Path, profile: Profile, seed: int,
+               **overrides) -> TrainingResult:
+    """``train`` with the profile's comparison epochs; a run equal to one finished earlier is that run."""
+    if profile.comparison_epochs and "epochs" not in overrides:
+        overrides["epochs"] = profile.comparison_epochs
+    config = resolve_config(model, profile, **overrides)
+    key = (dataset.checksum, seed, profile, repr(config))
+    if key not in _FINISHED or not _FINISHED[key].model_path.is_file():
+        _FINISHED[key] = train(dataset, config, out_dir, profile=profile, seed=seed, verbose=0)
+    return _FINISHED[key]
 
 
 def _row(name: str, kind: str, probs: np.ndarray, test: Dataset, clean: np.ndarray, seconds: float,
@@ -44,9 +60,9 @@ def _test_split(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
 
 def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, profile: Profile | str = "smoke",
                    seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Train each model (default: the profile's ``compared_models``; Keras ones with the profile's epochs,
-    classical ones on ``classical_train_rows`` Training rows) and report PrivateTest accuracy, macro-F1,
-    leakage-free accuracy, training time and size."""
+    """Train each model (default: the profile's ``compared_models``; Keras ones for the profile's
+    ``comparison_epochs``, classical ones on ``classical_train_rows`` Training rows) and report PrivateTest
+    accuracy, macro-F1, leakage-free accuracy, training time and size."""
     profile = get_profile(profile)
     names = profile.compared_models if names is None else names
     test, clean = _test_split(dataset)
@@ -61,7 +77,7 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
             probs = classical.classical_proba(model, test.images, len(dataset.class_names))
             rows.append(_row(name, "classical", probs, test, clean, seconds, None, train_rows=len(take)))
         else:
-            result = train(dataset, name, Path(out_dir) / name, profile=profile, seed=seed, verbose=0)
+            result = _keras_run(dataset, name, Path(out_dir) / name, profile, seed)
             probs = predict_proba(result.model, test.images)
             rows.append(_row(name, "keras", probs, test, clean, result.seconds, result.model.count_params(),
                              train_rows=int((dataset.splits == "Training").sum()),
@@ -71,16 +87,24 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
 
 def ablation(dataset: Dataset, setting: str, out_dir: str | os.PathLike, values=None, model: str = "vgg",
              profile: Profile | str = "smoke", seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Train ``model`` once per value of one training setting (e.g. augment, preprocessing), all else equal."""
+    """Train ``model`` once per value of one training setting (e.g. augment, preprocessing), all else equal.
+
+    The default values (``ABLATIONS``) always include the profile's own, so the table has its reference run; that
+    run is the comparison's model when ``compare_models`` trained it in this process (not trained again).
+    """
+    profile = get_profile(profile)
     if setting not in ABLATIONS and values is None:
         raise WorkbenchError(f"no default values for ablation of {setting!r}; pass values (known: "
                              f"{', '.join(ABLATIONS)})")
-    values = ABLATIONS[setting] if values is None else values
+    if values is None:
+        values = list(ABLATIONS[setting])
+        reference = getattr(resolve_config(model, profile), setting)
+        if reference not in values:
+            values = sorted([*values, reference]) if isinstance(reference, float) else [reference, *values]
     test, clean = _test_split(dataset)
     rows = []
     for value in tqdm(list(values), desc=f"ablation: {setting}", disable=not progress):
-        result = train(dataset, model, Path(out_dir) / f"{setting}={value}", profile=profile, seed=seed,
-                       verbose=0, **{setting: value})
+        result = _keras_run(dataset, model, Path(out_dir) / f"{setting}={value}", profile, seed, **{setting: value})
         probs = predict_proba(result.model, test.images)
         rows.append(_row(model, "keras", probs, test, clean, result.seconds, result.model.count_params(),
                          **{setting: value}))

@@ -66,9 +66,11 @@ class Profile:
     label_issue_model: str = "cnn"
     label_issue_epochs: int = 5
     nonface_detector_rows: int = 1500
-    # models in notebook 03's comparison table (VGG16 transfer is left out of smoke: ~90 s of 14.8M params)
+    # models in notebook 03's comparison table (VGG16 transfer is left out of smoke: ~90 s of 14.8M params), and
+    # the epochs of each Keras model there and in the ablations (0: ``epochs``, the budget of one real training)
     compared_models: tuple[str, ...] = ("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg",
                                         "vgg16_transfer")
+    comparison_epochs: int = 0
     # training recipe of a TrainConfig that leaves these unset: optimizer ("sgd" with Nesterov momentum, "adam",
     # "adamw"), learning rate (None: 0.01 for sgd, 1e-3 for adam/adamw) and augmentation strength (0: off)
     optimizer: str = "sgd"
@@ -89,13 +91,13 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
-                     batch_size=32, gpu_batch_size=64, epochs=10, early_stopping_patience=0, vgg_preset="tiny",
+                     batch_size=32, gpu_batch_size=64, epochs=16, early_stopping_patience=0, vgg_preset="tiny",
                      tune_max_trials=2, tune_max_epochs=3, tune_hyperband_factor=3, tune_executions=1,
                      tune_train_rows=0, tune_val_rows=0, tune_batch_sizes=(16, 32), tune_base_widths=(8, 16),
                      tune_fc_units=(64, 128), classical_train_rows=500,
                      label_issue_folds=5, label_issue_model="hog-logreg",
                      nonface_detector_rows=500,
-                     compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg"),
+                     compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg"), comparison_epochs=6,
                      # ~1,600 training images and ~10 epochs: Adam, light augmentation, and a search kept to
                      # what learns in that budget (SGD, heavy dropout or augmentation, batch normalisation and
                      # global pooling stay at the majority class: notebook 03 would analyse a constant model)
