@@ -117,11 +117,15 @@ def _add_json(parser) -> None:
 
 
 def _add_run(commands) -> None:
+    from fer_workbench.records import default_reports_dir
+
     run = commands.add_parser("run", help="execute the notebook sequence and export HTML reports")
     run.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or image folder; default: the synthetic dataset")
     run.add_argument("--ferplus", help="FER+ votes file (fer2013new.csv)")
     _add_profile_and_seed(run)
-    run.add_argument("--out", default="reports", help="output directory (default: reports)")
+    run.add_argument("--out", default=str(default_reports_dir()),
+                     help="output directory (default: %(default)s: the checkout's reports/, or ~/fer-workbench/reports "
+                          "when installed, where the notebooks write when run interactively)")
     run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_skip_bad_rows(run, " (every notebook)")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fer_workbench.config import notebooks_dir
-from fer_workbench.runner import NOTEBOOK_PATTERN
+from fer_workbench.records import NOTEBOOK_PATTERN
 
 # Cell metadata a run may add: JupyterLab's execution timing (its "record timing" setting).
 RUN_CELL_METADATA = ("execution",)

@@ -1,4 +1,4 @@
-"""What each notebook found, as the small JSON-ready documents ``runner.record_results`` writes beside its HTML.
+"""What each notebook found, as the small JSON-ready documents ``records.record_results`` writes beside its HTML.
 
 One builder per notebook; each returns plain values plus a ``headline``: the few sentences index.html shows for
 that notebook. The numbers are the ones the notebook displays, never recomputed differently. Also here: the
@@ -119,8 +119,8 @@ def tuning_results(trials: pd.DataFrame, best, compared: pd.DataFrame | None = N
     top = trials.iloc[0] if len(trials) else None
     best_trial = None
     if top is not None:
-        hyperparameters = {k: v for k, v in top.items() if k not in ("trial_id", "status", "score", "epochs",
-                                                                      "seconds", "worker") and not k.startswith("tuner/")}
+        bookkeeping = ("trial_id", "status", "score", "epochs", "seconds", "worker")
+        hyperparameters = {k: v for k, v in top.items() if k not in bookkeeping and not k.startswith("tuner/")}
         best_trial = {"trial_id": str(top["trial_id"]), "score": top["score"], "hyperparameters": hyperparameters}
     metrics = best.metrics
     run_model = {"path": str(best.model_path), "params": int(best.model.count_params()),
@@ -143,7 +143,8 @@ def tuning_results(trials: pd.DataFrame, best, compared: pd.DataFrame | None = N
                         f"(n = {run_model['PrivateTest']['n']:,})")
     if comparison is not None and len(comparison):
         top_model = comparison.sort_values("accuracy", ascending=False).iloc[0]
-        headline.append(f"comparison: best {top_model['model']} {top_model['accuracy']:.3f} of {len(comparison)} models")
+        headline.append(f"comparison: best {top_model['model']} {top_model['accuracy']:.3f} "
+                        f"of {len(comparison)} models")
     return {"best_trial": best_trial, "trials": len(trials), "run_model": run_model, "comparison": comparison,
             "ablations": ablation_rows, "headline": headline}
 

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def voila_page(tmp_path):
     """Voilà serving a copy of notebook 06 from ``tmp_path`` with ``output_dir = "reports"``, relative to the
     notebook: ``tmp_path/reports``, where a small untrained model waits as the run's best model. (The notebook's own
-    default, None, is ``runner.resolve_output_dir``'s default reports folder: the checkout's reports/, or
+    default, None, is ``records.resolve_output_dir``'s default reports folder: the checkout's reports/, or
     ~/fer-workbench/reports for an installed package; the test keeps out of both.) Yields the URL."""
     pytest.importorskip("voila", reason="voila is not installed (pip install -e '.[dev]')")
     from fer_workbench.models.registry import run_model_path

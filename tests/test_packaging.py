@@ -68,7 +68,8 @@ def test_installed_package_finds_its_notebooks_outside_a_checkout(installed, tmp
     _, site = installed
     script = ("import json, fer_workbench\n"
               "from fer_workbench.config import notebooks_dir\n"
-              "from fer_workbench.runner import default_reports_dir, discover_notebooks, source_checkout\n"
+              "from fer_workbench.records import default_reports_dir, source_checkout\n"
+              "from fer_workbench.runner import discover_notebooks\n"
               "print(json.dumps({'package': fer_workbench.__file__,\n"
               "                  'notebooks': [str(p) for p in discover_notebooks()],\n"
               "                  'dir': str(notebooks_dir()), 'checkout': source_checkout(),\n"

@@ -7,6 +7,7 @@ import pandas as pd
 from conftest import make_rows
 
 from fer_workbench.data.dataset import Dataset
+from fer_workbench.records import json_ready
 from fer_workbench.results import (
     SUBSET_CLEANED,
     SUBSET_LEAKAGE_FREE,
@@ -15,7 +16,6 @@ from fer_workbench.results import (
     metrics_results,
     planted_truth_scores,
 )
-from fer_workbench.runner import json_ready
 
 
 class _Choice:

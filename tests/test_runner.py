@@ -1,4 +1,5 @@
-"""The notebook runner: papermill execution, HTML export, index.html and run.json.
+"""The notebook runner and what a run writes: papermill execution, HTML export, recorded results, index.html
+and run.json.
 
 The tests marked ``slow`` start real kernels (about 2 s each). The real notebooks are tested in test_notebooks.py.
 """
@@ -14,28 +15,22 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from fer_workbench.cli import build_parser
 from fer_workbench.config import project_root
 from fer_workbench.errors import WorkbenchError
-from fer_workbench.runner import (
-    FAILED,
-    NOT_RUN,
-    OK,
-    NotebookRecord,
-    PipelineResult,
-    check_kernel,
+from fer_workbench.kernels import check_kernel, kernel_python
+from fer_workbench.records import (
     default_reports_dir,
-    discover_notebooks,
-    kernel_python,
     read_results,
     record_results,
-    render_index,
     resolve_output_dir,
     results_path,
-    run_pipeline,
     source_checkout,
-    summary_lines,
     thumbnail_path,
 )
+from fer_workbench.report_index import render_index, summary_lines
+from fer_workbench.run_document import FAILED, NOT_RUN, OK, NotebookRecord, PipelineResult
+from fer_workbench.runner import discover_notebooks, run_pipeline
 
 PLOTLY_JS_MARK = "plotly.js v"  # the banner at the top of the embedded plotly.js bundle
 
@@ -259,9 +254,9 @@ def test_run_only_selection(tmp_path, failing_notebooks):
 
 
 def test_record_results_writes_plain_json_and_a_small_thumbnail(tmp_path, capsys):
+    table = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="k"))
     results = {"PrivateTest": {"n": np.int64(200), "accuracy": np.float32(0.5)}, "nan": math.nan,
-               "mask": np.array([True, False]), "table": pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="k")),
-               "path": tmp_path, "headline": ["one line"]}
+               "mask": np.array([True, False]), "table": table, "path": tmp_path, "headline": ["one line"]}
     image = np.zeros((900, 1200, 3), np.uint8)
     path = record_results(tmp_path, "05_metrics", results, figure=image)
     assert path == results_path(tmp_path, "05_metrics") == tmp_path / "results" / "05_metrics.json"
@@ -311,6 +306,7 @@ def test_default_output_dir_is_the_checkout_reports_folder(tmp_path, capsys):
     chosen = resolve_output_dir(tmp_path / "run")
     assert chosen == tmp_path / "run" and chosen.is_dir()
     assert f"outputs go to {chosen}" in capsys.readouterr().out
+    assert build_parser().parse_args(["run"]).out == str(default_reports_dir())  # `run` without --out: the same
 
 
 @pytest.mark.slow
@@ -319,7 +315,7 @@ def test_run_gathers_results_and_drops_stale_ones(tmp_path):
     directory = tmp_path / "notebooks"
     _write(directory, "01_explore.ipynb", _notebook(
         _parameters("output_dir = None"),
-        code("import numpy as np\nfrom fer_workbench.runner import record_results\n"
+        code("import numpy as np\nfrom fer_workbench.records import record_results\n"
              "record_results(output_dir, '01_explore', {'rows': np.int64(7), 'headline': ['seven rows found']},\n"
              "               figure=np.full((40, 60), 128, np.uint8))"),
     ))
