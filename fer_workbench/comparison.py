@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_workbench.cleaning.duplicates import leakage_free_mask
 from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
+from fer_workbench.inference import predict_proba
 from fer_workbench.metrics import summary_metrics
 from fer_workbench.models import classical
-from fer_workbench.cleaning.duplicates import leakage_free_mask
-from fer_workbench.inference import predict_proba
 from fer_workbench.training import TrainingResult, resolve_config, train
 
 ABLATIONS: dict[str, tuple] = {

@@ -314,8 +314,8 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     """Train on Training, select on PublicTest, report PrivateTest once; resume when ``out_dir`` holds this run.
 
     ``model`` is a registry name, a VGGConfig, a TrainConfig or a dict of TrainConfig fields; ``overrides`` are
-    TrainConfig fields. ``sample_indices`` index the (subsampled) Training split, repeats allowed (oversampling).
-    Writes ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
+    TrainConfig fields. ``train_rows`` (default: the profile's; 0 or None there: all) subsamples Training
+    reproducibly; ``sample_indices`` index that subsample, repeats allowed (oversampling). Writes ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
     ``strategy`` defaults to ``select_strategy(gpus)``; with several replicas the batch size and learning rate are
     scaled by ``replica_scaled``.
     """
@@ -326,7 +326,7 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     replicas = strategy.num_replicas_in_sync
     batch_size, learning_rate = replica_scaled(config.batch_size or device.batch_size, config.learning_rate, replicas)
     out = Path(out_dir)
-    train_set = dataset.split("Training").sample(train_rows, seed)
+    train_set = dataset.split("Training").sample(profile.train_rows if train_rows is None else train_rows, seed)
     val_set = dataset.split("PublicTest")
     x_train = prepare_images(train_set.images, config.preprocessing)
     x_val = prepare_images(val_set.images, config.preprocessing)

@@ -23,9 +23,9 @@ from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
+from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.models import VGGConfig, as_vgg_config, build_model
 from fer_workbench.preprocess import check_variant, prepare_images
-from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.runtime import precision_policy, replica_scaled, select_device, select_strategy
 from fer_workbench.training import TrainConfig, compile_model
 
@@ -324,5 +324,17 @@ def trial_histories(tuner: kt.Tuner, top: int = 5, metrics=("accuracy", "val_acc
     return pd.DataFrame(rows, columns=["trial_id", "epoch", "metric", "value"])
 
 
-__all__ = ["OBJECTIVE", "TUNER_KINDS", "VGGHyperModel", "best_config", "hyperparameter_importance", "make_tuner",
-           "open_tuner", "results_frame", "run_search", "search_space", "trial_histories", "HYPERPARAMETERS"]
+__all__ = [
+    "HYPERPARAMETERS",
+    "OBJECTIVE",
+    "TUNER_KINDS",
+    "VGGHyperModel",
+    "best_config",
+    "hyperparameter_importance",
+    "make_tuner",
+    "open_tuner",
+    "results_frame",
+    "run_search",
+    "search_space",
+    "trial_histories",
+]

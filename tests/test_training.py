@@ -262,3 +262,17 @@ def test_leakage_free_indices(toy):
     clean = leakage_free_indices(data)
     assert test_idx[0] not in clean and {test_idx[1], test_idx[2]} <= set(clean)
     assert len(clean) == len(test_idx) - 1 and (data.splits[clean] == "PrivateTest").all()
+
+
+def test_profile_caps_the_training_rows_reproducibly(toy, tmp_path):
+    """A profile's ``train_rows`` (smoke: 2,000) bounds what one training sees, so smoke stays minutes on real data."""
+    from fer_workbench.config import get_profile
+
+    capped = get_profile("smoke", train_rows=40)
+    first = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, tmp_path / "a", capped, seed=0, epochs=1,
+                  verbose=0)
+    assert first.model.fer_card["training_rows"] == 40
+    everything = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, tmp_path / "b", capped, seed=0, epochs=1,
+                       train_rows=0, verbose=0)
+    assert everything.model.fer_card["training_rows"] == (toy.splits == "Training").sum()
+    assert get_profile("smoke").train_rows == 2_000 and get_profile("cpu").train_rows == 0
