@@ -108,7 +108,7 @@ PROFILES: dict[str, Profile] = {
                      optimizer="adam", learning_rate=2e-3, augment=0.25,
                      tune_space=(("blocks", (3, 3)), ("convs_per_block", (2, 2)), ("dropout", (0.0, 0.2)),
                                  ("batch_norm", (False,)), ("global_pool", (False,)), ("optimizer", ("adam", "adamw")),
-                                 ("learning_rate", (1e-3, 4e-3)), ("augment", (0.0, 0.5)))),
+                                 ("learning_rate", (1e-3, 4e-3)), ("augment", (0.25, 0.5)))),
     "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,
                    batch_size=64, gpu_batch_size=128, epochs=15, early_stopping_patience=5, vgg_preset="cpu",
                    tune_max_trials=12, tune_max_epochs=8, tune_hyperband_factor=3, tune_executions=1,
