@@ -95,7 +95,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
                      batch_size=32, gpu_batch_size=64, epochs=16, early_stopping_patience=0, vgg_preset="tiny",
-                     tune_max_trials=2, tune_max_epochs=2, tune_hyperband_factor=2, tune_executions=1,
+                     tune_max_trials=2, tune_max_epochs=3, tune_hyperband_factor=3, tune_executions=1,
                      tune_train_rows=1_600, tune_val_rows=400, tune_batch_sizes=(16, 32), tune_base_widths=(16,),
                      tune_fc_units=(64, 128), classical_train_rows=500,
                      label_issue_folds=5, label_issue_model="hog-logreg",
