@@ -315,7 +315,8 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
 
     ``model`` is a registry name, a VGGConfig, a TrainConfig or a dict of TrainConfig fields; ``overrides`` are
     TrainConfig fields. ``train_rows`` (default: the profile's; 0 or None there: all) subsamples Training
-    reproducibly; ``sample_indices`` index that subsample, repeats allowed (oversampling). Writes ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
+    reproducibly; ``sample_indices`` index that subsample, repeats allowed (oversampling). Writes
+    ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
     ``strategy`` defaults to ``select_strategy(gpus)``; with several replicas the batch size and learning rate are
     scaled by ``replica_scaled``.
     """
