@@ -107,7 +107,7 @@ PROFILES: dict[str, Profile] = {
                      # recipe is Adam with light augmentation and the search stays where networks learn
                      optimizer="adam", learning_rate=2e-3, augment=0.25,
                      tune_space=(("blocks", (3, 3)), ("convs_per_block", (2, 2)), ("fc_layers", (1, 1)),
-                                 ("dropout", (0.0, 0.2)), ("batch_norm", (False,)), ("global_pool", (False,)),
+                                 ("dropout", (0.0, 0.2)), ("batch_norm", (False,)), ("global_pool", (True,)),
                                  ("optimizer", ("adam", "adamw")), ("learning_rate", (1e-3, 4e-3)),
                                  ("label_smoothing", (0.0, 0.0)), ("augment", (0.25, 0.5)))),
     "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,

@@ -13,6 +13,7 @@ from conftest import limit_tf_threads
 
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.cleaning.duplicates import leakage_free_indices
+from fer_workbench.config import get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.inference import CropPredictor, compiled_predict, predict_proba, ten_crops
 from fer_workbench.inputs import augment_batch, make_train_dataset
@@ -144,7 +145,8 @@ def test_resolve_config():
     assert resolve_config("vgg", "smoke").model_kwargs == VGGConfig(**resolve_config("vgg").model_kwargs).to_dict()
     assert resolve_config("vgg", "gpu").model_kwargs["fc_units"] == 4096
     cfg = resolve_config(VGGConfig(base_width=4), "smoke", optimizer="adamw")
-    assert cfg.model_kwargs["base_width"] == 4 and cfg.learning_rate == 1e-3 and cfg.epochs == 2
+    assert cfg.model_kwargs["base_width"] == 4 and cfg.learning_rate == 1e-3
+    assert cfg.epochs == get_profile("smoke").epochs
     assert resolve_config(cfg.to_dict()) == cfg
     assert isinstance(resolve_config(TrainConfig(model="mini_xception")), TrainConfig)
     for bad in ({"optimiser": "sgd"}, {"model": "alexnet"}, {"preprocessing": "blur"}, {"schedule": "step"}):
@@ -266,7 +268,6 @@ def test_leakage_free_indices(toy):
 
 def test_profile_caps_the_training_rows_reproducibly(toy, tmp_path):
     """A profile's ``train_rows`` (smoke: 2,000) bounds what one training sees, so smoke stays minutes on real data."""
-    from fer_workbench.config import get_profile
 
     capped = get_profile("smoke", train_rows=40)
     first = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, tmp_path / "a", capped, seed=0, epochs=1,
