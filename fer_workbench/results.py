@@ -182,9 +182,12 @@ def saliency_results(choice, labels: np.ndarray, predicted: np.ndarray, verdicts
 
 
 def _uncleaned(dataset: Dataset) -> Dataset:
-    """The source ``dataset`` was cut from (same file, same checksum; its test splits are the same rows)."""
+    """The source ``dataset`` was cut from (same file, same checksum; its test splits are the same rows); a dataset
+    built in memory, with no source file, is its own source."""
     from fer_workbench.data import load_dataset
 
+    if not Path(dataset.source).is_file():
+        return dataset
     source = load_dataset(dataset.source, progress=False)
     if source.checksum != dataset.checksum or (source.splits == "PrivateTest").sum() != (
             dataset.splits == "PrivateTest").sum():
