@@ -280,12 +280,28 @@ def results_frame(tuner: kt.Tuner) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def best_trials(oracle, top: int = 1) -> list:
+    """The ``top`` completed trials, best first; equal scores go to the earlier trial.
+
+    keras-tuner's ``get_best_trials`` breaks ties by the order its trials dict was filled, which differs between
+    the chief that ran a search and a tuner reopened from disk, so the two could name different best trials.
+    """
+    done = [t for t in oracle.trials.values() if t.status == kt.engine.trial.TrialStatus.COMPLETED
+            and t.score is not None]
+    sign = -1 if oracle.objective.direction == "max" else 1
+    return sorted(done, key=lambda t: (sign * t.score, _trial_order(t.trial_id)))[:top]
+
+
+def _trial_order(trial_id: str) -> tuple:
+    return (0, int(trial_id), "") if str(trial_id).isdigit() else (1, 0, str(trial_id))
+
+
 def best_config(tuner: kt.Tuner, schedule: str = "plateau") -> dict:
     """The best trial as TrainConfig fields, for ``training.train(dataset, best_config(tuner), ...)``.
 
     Trials train at a constant learning rate; the full run starts from it under ``schedule``.
     """
-    best = tuner.oracle.get_best_trials(1)
+    best = best_trials(tuner.oracle, 1)
     if not best:
         raise WorkbenchError(f"{Path(tuner.project_dir)}: no completed trials yet; run the search first")
     values = best[0].hyperparameters.values
@@ -315,7 +331,7 @@ def hyperparameter_importance(results: pd.DataFrame, seed: int = 0) -> pd.Series
 def trial_histories(tuner: kt.Tuner, top: int = 5, metrics=("accuracy", "val_accuracy")) -> pd.DataFrame:
     """Per-epoch metrics of the best ``top`` trials (long format: trial_id, epoch, metric, value)."""
     rows = []
-    for trial in tuner.oracle.get_best_trials(top):
+    for trial in best_trials(tuner.oracle, top):
         for metric in metrics:
             if trial.metrics.exists(metric):
                 for observation in trial.metrics.get_history(metric):
@@ -330,6 +346,7 @@ __all__ = [
     "TUNER_KINDS",
     "VGGHyperModel",
     "best_config",
+    "best_trials",
     "hyperparameter_importance",
     "make_tuner",
     "open_tuner",

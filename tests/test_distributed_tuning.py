@@ -17,7 +17,7 @@ from conftest import limit_tf_threads
 from fer_workbench import WorkbenchError
 from fer_workbench.distributed import Cluster, parse_oracle, read_log, trial_assignments
 from fer_workbench.runtime import replica_scaled
-from fer_workbench.tuning import open_tuner, results_frame
+from fer_workbench.tuning import best_trials, open_tuner, results_frame
 
 limit_tf_threads()
 
@@ -183,7 +183,7 @@ def test_chief_and_two_workers_share_one_search(search):
 
     best = json.loads((search.project / "best_trial.json").read_text())
     reopened = open_tuner(search.project)
-    top = reopened.oracle.get_best_trials(1)[0]
+    top = best_trials(reopened.oracle, 1)[0]
     assert (best["trial_id"], best["hyperparameters"]) == (top.trial_id, top.hyperparameters.values)
     assert best["score"] == pytest.approx(top.score)
     assert f"best trial: {top.trial_id} (val_accuracy {top.score:.4f}" in chief_out

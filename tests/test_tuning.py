@@ -10,7 +10,7 @@ from fer_workbench import WorkbenchError
 from fer_workbench.config import get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.training import TrainConfig, resolve_config
-from fer_workbench.tuning import best_config, make_tuner, results_frame, run_search, search_space
+from fer_workbench.tuning import best_config, best_trials, make_tuner, results_frame, run_search, search_space
 
 limit_tf_threads()
 
@@ -108,3 +108,19 @@ def test_interrupted_search_keeps_finished_trials_and_redoes_the_interrupted_one
     assert set(after["status"]) == {"COMPLETED"}
     done = before.index[before["status"] == "COMPLETED"][0]
     assert after.loc[done, "seconds"] == before.loc[done, "seconds"]  # the finished trial was not run again
+
+
+def test_best_trials_break_ties_by_trial_order_whatever_the_dict_order():
+    space = kt.HyperParameters()
+    trials = {}
+    for trial_id, score, status in (("10", 0.5, "COMPLETED"), ("2", 0.5, "COMPLETED"), ("3", 0.9, "RUNNING"),
+                                    ("1", 0.4, "COMPLETED"), ("7", None, "FAILED")):
+        trial = kt.engine.trial.Trial(space, trial_id=trial_id, status=status)
+        trial.score = score
+        trials[trial_id] = trial
+    maximise = type("Oracle", (), {"trials": trials, "objective": kt.Objective("val_accuracy", "max")})
+    assert [t.trial_id for t in best_trials(maximise, 5)] == ["2", "10", "1"]
+    reopened = type("Oracle", (), {"trials": dict(reversed(trials.items())), "objective": maximise.objective})
+    assert [t.trial_id for t in best_trials(reopened, 1)] == ["2"]
+    minimise = type("Oracle", (), {"trials": trials, "objective": kt.Objective("val_loss", "min")})
+    assert [t.trial_id for t in best_trials(minimise, 2)] == ["1", "2"]

@@ -270,7 +270,9 @@ def serve(tuner, cluster: Cluster, identity: dict | None = None, verbose="auto",
 
 def write_best_trial(tuner) -> dict | None:
     """The best completed trial (id, score, hyperparameters, worker) → ``<project_dir>/best_trial.json``."""
-    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
+    from fer_workbench.tuning import best_trials
+
+    best = best_trials(tuner.oracle, 1)
     if not best:
         return None
     trial = best[0]
