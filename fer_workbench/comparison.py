@@ -89,15 +89,17 @@ def ablation(dataset: Dataset, setting: str, out_dir: str | os.PathLike, values=
              profile: Profile | str = "smoke", seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Train ``model`` once per value of one training setting (e.g. augment, preprocessing), all else equal.
 
-    The default values (``ABLATIONS``) always include the profile's own, so the table has its reference run; that
-    run is the comparison's model when ``compare_models`` trained it in this process (not trained again).
+    The default values (the profile's ``ablation_values``, else ``ABLATIONS``) always include the profile's own, so
+    the table has its reference run; that run is the comparison's model when ``compare_models`` trained it in this
+    process (not trained again).
     """
     profile = get_profile(profile)
-    if setting not in ABLATIONS and values is None:
+    defaults = {**ABLATIONS, **dict(profile.ablation_values)}
+    if setting not in defaults and values is None:
         raise WorkbenchError(f"no default values for ablation of {setting!r}; pass values (known: "
-                             f"{', '.join(ABLATIONS)})")
+                             f"{', '.join(defaults)})")
     if values is None:
-        values = list(ABLATIONS[setting])
+        values = list(defaults[setting])
         reference = getattr(resolve_config(model, profile), setting)
         if reference not in values:
             values = sorted([*values, reference]) if isinstance(reference, float) else [reference, *values]

@@ -71,6 +71,8 @@ class Profile:
     compared_models: tuple[str, ...] = ("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg",
                                         "vgg16_transfer")
     comparison_epochs: int = 0
+    # notebook 03's ablations: (setting, values) pairs replacing ``comparison.ABLATIONS``' defaults for a setting
+    ablation_values: tuple[tuple[str, tuple], ...] = ()
     # Training rows one training run sees (notebook 03's retrained best, the comparison, the ablations, `train`),
     # drawn reproducibly; 0: all. Smoke caps it so a real FER2013 stays a first look of minutes.
     train_rows: int = 0
@@ -82,6 +84,9 @@ class Profile:
     # search space narrowed for this profile: (hyperparameter, values) pairs; Int/Float ones take (min, max),
     # the others the allowed values (one value fixes it). Hyperparameters not named keep the full range.
     tune_space: tuple[tuple[str, tuple], ...] = ()
+    # learning-rate schedule of a search's retrained best configuration (notebook 03, `train --best-of`): it starts
+    # from the trial's constant rate under "plateau" (ReduceLROnPlateau), "cosine" (decay to 0) or "constant"
+    best_schedule: str = "plateau"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,21 +99,28 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_rows=2_000, gallery_per_class=6, stats_sample=2_000,
-                     batch_size=32, gpu_batch_size=64, epochs=16, early_stopping_patience=0, vgg_preset="tiny",
+                     batch_size=32, gpu_batch_size=64, epochs=14, early_stopping_patience=0, vgg_preset="tiny",
                      tune_max_trials=2, tune_max_epochs=2, tune_hyperband_factor=2, tune_executions=1,
-                     tune_train_rows=1_600, tune_val_rows=400, tune_batch_sizes=(16, 32), tune_base_widths=(16,),
-                     tune_fc_units=(64, 128), classical_train_rows=500,
+                     tune_train_rows=1_600, tune_val_rows=400, tune_batch_sizes=(32,), tune_base_widths=(16,),
+                     tune_fc_units=(64,), classical_train_rows=500,
                      label_issue_folds=5, label_issue_model="hog-logreg",
                      nonface_detector_rows=500,
                      compared_models=("knn_hog", "svm_hog", "baseline_cnn", "mini_xception", "vgg"),
                      comparison_epochs=6, train_rows=2_000,
-                     # 1,600 Training images: SGD, dropout, batch normalisation, global pooling and full
-                     # augmentation all hold a network at the majority class for most of a short run, so the
-                     # recipe is Adam with light augmentation and the search stays where networks learn
+                     # the two classic equalisations; denoise and edges are left to the cpu and gpu profiles
+                     ablation_values=(("preprocessing", ("none", "histeq", "clahe")),),
+                     # 1,600 Training images: SGD, dropout, label smoothing and full augmentation all hold a network
+                     # at the majority class for most of a short run, so the recipe is Adam with light augmentation.
+                     # The search, whose best model notebooks 04-05 analyse, keeps the Grad-CAM-faithful shape (batch
+                     # normalisation and global average pooling straight into the classes; behind flatten, Grad-CAM
+                     # lights the image borders), and its retrained best decays the rate to 0 (cosine), which
+                     # steadies a batch-normalised network's last epochs
                      optimizer="adam", learning_rate=2e-3, augment=0.25,
-                     tune_space=(("blocks", (3, 3)), ("convs_per_block", (2, 2)), ("dropout", (0.0, 0.2)),
-                                 ("batch_norm", (False,)), ("global_pool", (False,)), ("optimizer", ("adam", "adamw")),
-                                 ("learning_rate", (1e-3, 4e-3)), ("augment", (0.25, 0.5)))),
+                     tune_space=(("blocks", (3, 3)), ("convs_per_block", (2, 2)), ("fc_layers", (0, 0)),
+                                 ("dropout", (0.0, 0.0)), ("batch_norm", (True,)), ("global_pool", (True,)),
+                                 ("optimizer", ("adam", "adamw")), ("learning_rate", (2e-3, 3e-3)),
+                                 ("label_smoothing", (0.0, 0.0)), ("augment", (0.25, 0.25))),
+                     best_schedule="cosine"),
     "cpu": Profile(name="cpu", synthetic_rows=12_000, gallery_per_class=10, stats_sample=20_000,
                    batch_size=64, gpu_batch_size=128, epochs=15, early_stopping_patience=5, vgg_preset="cpu",
                    tune_max_trials=12, tune_max_epochs=8, tune_hyperband_factor=3, tune_executions=1,

@@ -296,16 +296,19 @@ def _trial_order(trial_id: str) -> tuple:
     return (0, int(trial_id), "") if str(trial_id).isdigit() else (1, 0, str(trial_id))
 
 
-def best_config(tuner: kt.Tuner, schedule: str = "plateau") -> dict:
+def best_config(tuner: kt.Tuner, schedule: str | None = None) -> dict:
     """The best trial as TrainConfig fields, for ``training.train(dataset, best_config(tuner), ...)``.
 
-    Trials train at a constant learning rate; the full run starts from it under ``schedule``.
+    Trials train at a constant learning rate; the full run starts from it under ``schedule`` (default: the
+    search profile's ``best_schedule``).
     """
     best = best_trials(tuner.oracle, 1)
     if not best:
         raise WorkbenchError(f"{Path(tuner.project_dir)}: no completed trials yet; run the search first")
     values = best[0].hyperparameters.values
     variant = getattr(tuner.hypermodel, "preprocessing", "none")
+    profile = getattr(tuner.hypermodel, "profile", None)
+    schedule = schedule or (profile.best_schedule if profile is not None else "plateau")
     return _train_config(values, variant, schedule=schedule).to_dict()
 
 
