@@ -32,17 +32,19 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 def check_paths(args) -> None:
     """Refuse unusable paths before any work starts: an output directory (``--out``) or file (``ship --to``) that
-    is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``)
-    that are not regular files. Every subcommand goes through this, from ``main``."""
+    is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``,
+    a ``--model`` file) that are not regular files. Every subcommand goes through this, from ``main``, before
+    TensorFlow is imported."""
     from fer_workbench.files import check_output_dir, check_output_file
 
     if getattr(args, "out", None):
         check_output_dir(args.out, "--out")
     if getattr(args, "to", None):
         check_output_file(args.to, "--to")
-    for option in ("config", "ferplus", "decisions"):
+    model_is_file = args.command != "train"  # train's --model names an architecture
+    for option in ("config", "ferplus", "decisions", "model"):
         value = getattr(args, option, None)
-        if not value:
+        if not value or (option == "model" and (not model_is_file or value == "shipped")):
             continue
         path = Path(value).expanduser()
         if option == "decisions" and not path.exists():
@@ -546,7 +548,7 @@ def cmd_data_default(args) -> int:
     from fer_workbench.data.synthetic import ensure_default_dataset, write_synthetic_dataset
 
     if args.out:
-        path = write_synthetic_dataset(args.out, get_profile(args.profile).synthetic_rows, args.seed)
+        path = write_synthetic_dataset(args.out, get_profile(args.profile).data.synthetic_rows, args.seed)
     else:
         path = ensure_default_dataset(args.profile, args.seed)
     print(path)

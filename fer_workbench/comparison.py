@@ -33,8 +33,8 @@ _FINISHED: dict[tuple, TrainingResult] = {}
 def _keras_run(dataset: Dataset, model: str, out_dir: Path, profile: Profile, seed: int,
                **overrides) -> TrainingResult:
     """``train`` with the profile's comparison epochs; a run equal to one finished earlier is that run."""
-    if profile.comparison_epochs and "epochs" not in overrides:
-        overrides["epochs"] = profile.comparison_epochs
+    if profile.compare.epochs and "epochs" not in overrides:
+        overrides["epochs"] = profile.compare.epochs
     config = resolve_config(model, profile, **overrides)
     key = (dataset.checksum, seed, profile, repr(config))
     if key not in _FINISHED or not _FINISHED[key].model_path.is_file():
@@ -60,17 +60,17 @@ def _test_split(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
 
 def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, profile: Profile | str = "smoke",
                    seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Train each model (default: the profile's ``compared_models``; Keras ones for the profile's
-    ``comparison_epochs``, classical ones on ``classical_train_rows`` Training rows) and report PrivateTest
+    """Train each model (default: the profile's ``compare.models``; Keras ones for the profile's
+    ``compare.epochs``, classical ones on ``compare.classical_rows`` Training rows) and report PrivateTest
     accuracy, macro-F1, leakage-free accuracy, training time and size."""
     profile = get_profile(profile)
-    names = profile.compared_models if names is None else names
+    names = profile.compare.models if names is None else names
     test, clean = _test_split(dataset)
     rows = []
     for name in tqdm(list(names), desc="models", disable=not progress):
         if name in classical.CLASSICAL_MODELS:
             train_set = dataset.split("Training")
-            take = train_set.sample_positions(profile.classical_train_rows, seed)
+            take = train_set.sample_positions(profile.compare.classical_rows, seed)
             start = time.perf_counter()
             model = classical.fit_classical(name, train_set.images[take], train_set.labels[take], seed=seed)
             seconds = time.perf_counter() - start
@@ -89,12 +89,12 @@ def ablation(dataset: Dataset, setting: str, out_dir: str | os.PathLike, values=
              profile: Profile | str = "smoke", seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Train ``model`` once per value of one training setting (e.g. augment, preprocessing), all else equal.
 
-    The default values (the profile's ``ablation_values``, else ``ABLATIONS``) always include the profile's own, so
-    the table has its reference run; that run is the comparison's model when ``compare_models`` trained it in this
-    process (not trained again).
+    The default values (the profile's ``compare.ablation_values``, else ``ABLATIONS``) always include the profile's
+    own, so the table has its reference run; that run is the comparison's model when ``compare_models`` trained it in
+    this process (not trained again).
     """
     profile = get_profile(profile)
-    defaults = {**ABLATIONS, **dict(profile.ablation_values)}
+    defaults = {**ABLATIONS, **dict(profile.compare.ablation_values)}
     if setting not in defaults and values is None:
         raise WorkbenchError(f"no default values for ablation of {setting!r}; pass values (known: "
                              f"{', '.join(defaults)})")

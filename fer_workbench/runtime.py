@@ -65,7 +65,7 @@ def select_device(profile: Profile | str = "smoke", gpus: list | None = None,
             else:
                 warnings.warn("precision bfloat16 asked for, but this CPU has no native bfloat16 (AVX512-BF16 / "
                               "AMX): training in float32", stacklevel=2)
-        return DeviceSettings(gpu=False, mixed_precision=policy, jit_compile=False, batch_size=profile.batch_size)
+        return DeviceSettings(gpu=False, mixed_precision=policy, jit_compile=False, batch_size=profile.train.batch_size)
     if compute_capability is None:
         try:
             compute_capability = tuple(tf.config.experimental.get_device_details(gpus[0])["compute_capability"])
@@ -77,7 +77,7 @@ def select_device(profile: Profile | str = "smoke", gpus: list | None = None,
         policy = "mixed_bfloat16"
     else:
         policy = "mixed_float16"
-    return DeviceSettings(gpu=True, mixed_precision=policy, jit_compile=True, batch_size=profile.gpu_batch_size)
+    return DeviceSettings(gpu=True, mixed_precision=policy, jit_compile=True, batch_size=profile.train.gpu_batch_size)
 
 
 def select_strategy(gpus: list | None = None) -> tf.distribute.Strategy:

@@ -48,7 +48,7 @@ class TrainConfig(Settings):
 
     Defaults follow the published FER2013 VGG recipe: SGD with Nesterov momentum and ReduceLROnPlateau
     (factor 0.75, patience 5), selection on PublicTest accuracy. Optimizer, learning rate and augmentation left
-    unset come from the profile (``Profile.optimizer`` ...): SGD with full augmentation on cpu/gpu, Adam on smoke.
+    unset come from the profile (``TrainSettings.optimizer`` ...): SGD with full augmentation on cpu/gpu, Adam on smoke.
     """
 
     KIND: ClassVar[str] = "training setting"
@@ -89,10 +89,10 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
     if overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
     # The profile's recipe fills what the config leaves unset (its learning rate only goes with its optimizer).
-    recipe_lr = profile.learning_rate if config.optimizer in (None, profile.optimizer) else None
-    config = replace(config, optimizer=config.optimizer or profile.optimizer,
+    recipe_lr = profile.train.learning_rate if config.optimizer in (None, profile.train.optimizer) else None
+    config = replace(config, optimizer=config.optimizer or profile.train.optimizer,
                      learning_rate=config.learning_rate if config.learning_rate is not None else recipe_lr,
-                     augment=config.augment if config.augment is not None else profile.augment)
+                     augment=config.augment if config.augment is not None else profile.train.augment)
     if config.model not in MODEL_NAMES:
         raise WorkbenchError(f"unknown model {config.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     check_variant(config.preprocessing)
@@ -103,14 +103,14 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
         raise WorkbenchError(f"unknown schedule {config.schedule!r}; choose plateau, cosine or constant")
     model_kwargs = dict(config.model_kwargs)
     if config.model == "vgg":
-        model_kwargs = as_vgg_config(model_kwargs.pop("config", profile.vgg_preset), **model_kwargs).to_dict()
+        model_kwargs = as_vgg_config(model_kwargs.pop("config", profile.train.vgg_preset), **model_kwargs).to_dict()
     return replace(
         config, model_kwargs=model_kwargs,
-        epochs=config.epochs if config.epochs is not None else profile.epochs,
+        epochs=config.epochs if config.epochs is not None else profile.train.epochs,
         learning_rate=config.learning_rate if config.learning_rate is not None else
         (0.01 if config.optimizer == "sgd" else 1e-3),
         early_stopping_patience=(config.early_stopping_patience if config.early_stopping_patience is not None
-                                 else profile.early_stopping_patience))
+                                 else profile.train.early_stopping_patience))
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
@@ -327,7 +327,7 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     replicas = strategy.num_replicas_in_sync
     batch_size, learning_rate = replica_scaled(config.batch_size or device.batch_size, config.learning_rate, replicas)
     out = Path(out_dir)
-    train_set = dataset.split("Training").sample(profile.train_rows if train_rows is None else train_rows, seed)
+    train_set = dataset.split("Training").sample(profile.train.rows if train_rows is None else train_rows, seed)
     val_set = dataset.split("PublicTest")
     x_train = prepare_images(train_set.images, config.preprocessing)
     x_val = prepare_images(val_set.images, config.preprocessing)

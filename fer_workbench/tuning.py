@@ -24,7 +24,7 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
 from fer_workbench.inputs import make_eval_dataset, make_train_dataset
-from fer_workbench.models import VGGConfig, as_vgg_config, build_model
+from fer_workbench.models import VGGConfig, build_model
 from fer_workbench.preprocess import check_variant, prepare_images
 from fer_workbench.runtime import precision_policy, replica_scaled, select_device, select_strategy
 from fer_workbench.training import TrainConfig, compile_model
@@ -35,10 +35,10 @@ SEARCH_FILE = "fer_search.json"
 
 
 def _narrowing(profile: Profile) -> dict:
-    narrow = {name: tuple(values) for name, values in profile.tune_space}
+    narrow = {name: tuple(values) for name, values in profile.tune.space}
     unknown = sorted(set(narrow) - set(HYPERPARAMETERS))
     if unknown:
-        raise WorkbenchError(f"profile {profile.name}: tune_space names unknown hyperparameter(s) "
+        raise WorkbenchError(f"profile {profile.name}: tune.space names unknown hyperparameter(s) "
                              f"{', '.join(unknown)}; known: {', '.join(HYPERPARAMETERS)}")
     return narrow
 
@@ -46,8 +46,8 @@ def _narrowing(profile: Profile) -> dict:
 def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:
     """Declare (or read back) every hyperparameter; returns the values for this trial.
 
-    ``profile.tune_space`` narrows a range or fixes a value (a one-value range becomes ``hp.Fixed``); the
-    networks standardise their input when the profile's VGG preset does.
+    ``profile.tune.space`` narrows a range or fixes a value (a one-value range becomes ``hp.Fixed``); the
+    networks standardise their input when ``profile.tune.standardize`` says so.
     """
     narrow = _narrowing(profile)
 
@@ -68,8 +68,8 @@ def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:
     return {
         "blocks": number(hp.Int, "blocks", 2, 4, 4),
         "convs_per_block": number(hp.Int, "convs_per_block", 1, 3, 2),
-        "base_width": choice("base_width", profile.tune_base_widths),
-        "fc_units": choice("fc_units", profile.tune_fc_units),
+        "base_width": choice("base_width", profile.tune.base_widths),
+        "fc_units": choice("fc_units", profile.tune.fc_units),
         "fc_layers": number(hp.Int, "fc_layers", 1, 2, 2),
         "dropout": number(hp.Float, "dropout", 0.0, 0.6, 0.5, step=0.1),
         "batch_norm": choice("batch_norm", (False, True), default=True),
@@ -78,10 +78,10 @@ def search_space(hp: kt.HyperParameters, profile: Profile) -> dict:
         "learning_rate": number(hp.Float, "learning_rate", 1e-4, 3e-2, 1e-2, sampling="log"),
         "weight_decay": number(hp.Float, "weight_decay", 1e-6, 1e-3, 1e-4, sampling="log"),
         "label_smoothing": number(hp.Float, "label_smoothing", 0.0, 0.2, 0.0, step=0.05),
-        "batch_size": choice("batch_size", profile.tune_batch_sizes),
+        "batch_size": choice("batch_size", profile.tune.batch_sizes),
         "augment": number(hp.Float, "augment", 0.0, 1.0, 1.0, step=0.25),
         # Declared last, so adding it left the random draws of the others as they were.
-        "standardize": hp.Fixed("standardize", as_vgg_config(profile.vgg_preset).standardize),
+        "standardize": hp.Fixed("standardize", profile.tune.standardize),
     }
 
 
@@ -176,7 +176,7 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
     common = {"hypermodel": hypermodel, "objective": kt.Objective(OBJECTIVE, "max"),
               "seed": seed + 1,  # keras-tuner treats seed 0 as "no seed" and draws one at random
               "directory": str(directory), "project_name": project_name, "overwrite": overwrite,
-              "executions_per_trial": profile.tune_executions}
+              "executions_per_trial": profile.tune.executions}
     if hypermodel.replicas > 1:
         common["distribution_strategy"] = hypermodel.strategy
     if cluster is not None:
@@ -184,12 +184,12 @@ def make_tuner(kind: str = "hyperband", directory: str | os.PathLike = "tuning",
         common["overwrite"] = overwrite and cluster.role == "chief"
         common["max_retries_per_trial"] = cluster.max_retries
     if kind == "hyperband":
-        tuner = kt.Hyperband(max_epochs=profile.tune_max_epochs, factor=profile.tune_hyperband_factor,
+        tuner = kt.Hyperband(max_epochs=profile.tune.max_epochs, factor=profile.tune.hyperband_factor,
                              hyperband_iterations=1, **common)
     elif kind == "bayesian":
-        tuner = kt.BayesianOptimization(max_trials=profile.tune_max_trials, **common)
+        tuner = kt.BayesianOptimization(max_trials=profile.tune.max_trials, **common)
     else:
-        tuner = kt.RandomSearch(max_trials=profile.tune_max_trials, **common)
+        tuner = kt.RandomSearch(max_trials=profile.tune.max_trials, **common)
     project = Path(tuner.project_dir)
     if (cluster is None or cluster.role == "chief") and not common["overwrite"] \
             and not (project / f"{tuner.tuner_id}.json").exists() and (project / "oracle.json").exists():
@@ -243,12 +243,12 @@ def run_search(tuner: kt.Tuner, dataset: Dataset, profile: Profile | str = "smok
         tuner.oracle.identity = identity
     variant = getattr(tuner.hypermodel, "preprocessing", "none")
     train = dataset.split("Training")
-    train = train.sample(profile.tune_train_rows, seed)
+    train = train.sample(profile.tune.train_rows, seed)
     val = dataset.split("PublicTest")
-    val = val.sample(profile.tune_val_rows, seed)
+    val = val.sample(profile.tune.val_rows, seed)
     tuner.search(prepare_images(train.images, variant), train.labels,
                  validation_data=(prepare_images(val.images, variant), val.labels),
-                 epochs=profile.tune_max_epochs, callbacks=list(callbacks or []), verbose=verbose)
+                 epochs=profile.tune.max_epochs, callbacks=list(callbacks or []), verbose=verbose)
     return tuner
 
 
@@ -300,7 +300,7 @@ def best_config(tuner: kt.Tuner, schedule: str | None = None) -> dict:
     """The best trial as TrainConfig fields, for ``training.train(dataset, best_config(tuner), ...)``.
 
     Trials train at a constant learning rate; the full run starts from it under ``schedule`` (default: the
-    search profile's ``best_schedule``).
+    search profile's ``tune.best_schedule``).
     """
     best = best_trials(tuner.oracle, 1)
     if not best:
@@ -308,7 +308,7 @@ def best_config(tuner: kt.Tuner, schedule: str | None = None) -> dict:
     values = best[0].hyperparameters.values
     variant = getattr(tuner.hypermodel, "preprocessing", "none")
     profile = getattr(tuner.hypermodel, "profile", None)
-    schedule = schedule or (profile.best_schedule if profile is not None else "plateau")
+    schedule = schedule or (profile.tune.best_schedule if profile is not None else "plateau")
     return _train_config(values, variant, schedule=schedule).to_dict()
 
 

@@ -207,7 +207,7 @@ def test_decisions_survive_rerun_and_mismatch_is_refused(cleaned):
 def test_label_issue_step_runs_in_the_pipeline(cleaned):
     data, _, _, _, tmp = cleaned
     from fer_workbench.config import get_profile
-    profile = get_profile("smoke", label_issue_model="hog-logreg")
+    profile = get_profile("smoke", clean={"label_issue_model": "hog-logreg"})
     result = run_cleaning(data, tmp / "out4", profile=profile, progress=False)
     m = result.manifest
     assert m["label_quality"].between(0, 1).all()

@@ -270,8 +270,8 @@ strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 result = train(dataset, {"model": "baseline_cnn", "model_kwargs": {"widths": [4, 8, 8], "dense": [16, 8]}},
                out + "/run", "smoke", epochs=1, batch_size=8, learning_rate=0.01, strategy=strategy, verbose=0)
 card = json.loads(result.card_path.read_text())
-profile = get_profile("smoke", tune_max_trials=1, tune_max_epochs=1, tune_train_rows=64, tune_val_rows=14,
-                      tune_base_widths=(4,), tune_fc_units=(16,), tune_batch_sizes=(8,))
+profile = get_profile("smoke", tune={"max_trials": 1, "max_epochs": 1, "train_rows": 64, "val_rows": 14,
+                                     "base_widths": (4,), "fc_units": (16,), "batch_sizes": (8,)})
 tuner = make_tuner("random", out + "/search", "vgg", profile, strategy=strategy)
 run_search(tuner, dataset, profile, verbose=0)
 print(json.dumps({

@@ -487,3 +487,22 @@ def test_resume_is_exact_with_dropout_too(tmp_path):
     assert int(whole.optimizer.iterations) == int(pieces.optimizer.iterations)
     for a, b in zip(whole.get_weights(), pieces.get_weights(), strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("command", [["predict", "--model", "{missing}", "{photo}"],
+                                     ["evaluate", "--data", "{photo}", "--model", "{folder}"]])
+def test_an_unusable_model_file_is_refused_before_tensorflow_loads(tmp_path, command):
+    """A wrong --model path is a one-line error at once, not after TensorFlow's seconds of start-up."""
+    import subprocess
+    import sys
+
+    values = {"missing": tmp_path / "missing.keras", "photo": tmp_path / "face.png", "folder": tmp_path}
+    argv = [part.format(**values) for part in command]
+    probe = ("import sys; from fer_workbench import cli; code = cli.main(sys.argv[1:]); "
+             "print('tensorflow loaded' if 'tensorflow' in sys.modules else 'tensorflow not loaded'); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout.strip() == "tensorflow not loaded"
+    assert result.stderr.strip().splitlines() == [f"fer-workbench: error: --model {argv[argv.index('--model') + 1]}: "
+                                                  + ("no such file" if "missing" in argv[2] else "not a regular file")]

@@ -23,8 +23,9 @@ SMOKE_ROWS, SMOKE_TEST_ROWS = 2000, 200  # the smoke default: 2,000 images, 10 %
 RUN_MODEL = "this run's notebook-03 model"
 
 # Issue 12: at smoke scale on the synthetic default the run's best model reaches >= 0.80 PrivateTest accuracy
-# (0.835 measured; 0.25 was the constant "happy" model) and every Keras model of the comparison >= 0.50; cleaning
-# catches the planted non-faces. The issue's region-check target is test_issue_12_region_target below.
+# (0.845 / 0.87 measured with seeds 0 / 1; 0.25 was the constant "happy" model), every Keras model of the comparison
+# >= 0.50, Grad-CAM's planted-region check passes for most classes (7 of 7 measured), and cleaning catches the
+# planted non-faces.
 BEST_MODEL_MIN_ACCURACY = 0.80
 COMPARED_KERAS_MIN_ACCURACY = 0.50
 PLANTED_NONFACE_MIN_RECALL = 0.9
@@ -140,7 +141,7 @@ def check_04_saliency(found: dict) -> None:
                               if v["method"] == "gradcam" and "randomisation" in v["check"])
     assert gradcam_randomised["passed"], gradcam_randomised  # the maps depend on what the model learned
     regions = found["region_check"]  # the region each expression was drawn in is known on the synthetic default
-    assert regions["classes"] == 7 and 0 <= regions["classes_passing"] <= 7, regions
+    assert regions["classes"] == 7 and regions["classes_passing"] > regions["classes"] / 2, regions
 
 
 def check_05_metrics(found: dict) -> None:
@@ -177,12 +178,3 @@ def test_every_notebook_has_a_check():
 def test_notebook_findings(smoke_run, notebook):
     CHECKS[notebook](smoke_run.results(notebook))
 
-
-@pytest.mark.slow
-@pytest.mark.timeout(2400)
-@pytest.mark.xfail(strict=False, reason="issue 12 (open): GradCAM's planted-region lift exceeds 1 for 0-1 of 7 "
-                                        "classes at smoke scale")
-def test_issue_12_region_target(smoke_run):
-    """Issue 12's saliency target at smoke scale: the planted-region check passes for most classes."""
-    regions = smoke_run.results("04_saliency")["region_check"]
-    assert regions["classes_passing"] > regions["classes"] / 2, regions

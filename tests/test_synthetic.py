@@ -181,7 +181,7 @@ def test_write_dataset_and_default(tmp_path, monkeypatch):
     monkeypatch.undo()
 
     monkeypatch.setenv("FER_WORKBENCH_HOME", str(tmp_path / "home"))
-    default = ensure_default_dataset(config.get_profile("smoke", synthetic_rows=60))
+    default = ensure_default_dataset(config.get_profile("smoke", data={"synthetic_rows": 60}))
     assert default == config.default_data_dir() / "fer-synthetic-60-seed0.csv" and default.is_file()
     with pytest.raises(WorkbenchError):
         make_synthetic(0)

@@ -146,7 +146,7 @@ def test_resolve_config():
     assert resolve_config("vgg", "gpu").model_kwargs["fc_units"] == 4096
     cfg = resolve_config(VGGConfig(base_width=4), "smoke", optimizer="adamw")
     assert cfg.model_kwargs["base_width"] == 4 and cfg.learning_rate == 1e-3
-    assert cfg.epochs == get_profile("smoke").epochs
+    assert cfg.epochs == get_profile("smoke").train.epochs
     assert resolve_config(cfg.to_dict()) == cfg
     assert isinstance(resolve_config(TrainConfig(model="mini_xception")), TrainConfig)
     for bad in ({"optimiser": "sgd"}, {"model": "alexnet"}, {"preprocessing": "blur"}, {"schedule": "step"}):
@@ -269,11 +269,11 @@ def test_leakage_free_indices(toy):
 def test_profile_caps_the_training_rows_reproducibly(toy, tmp_path):
     """A profile's ``train_rows`` (smoke: 2,000) bounds what one training sees, so smoke stays minutes on real data."""
 
-    capped = get_profile("smoke", train_rows=40)
+    capped = get_profile("smoke", train={"rows": 40})
     first = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, tmp_path / "a", capped, seed=0, epochs=1,
                   verbose=0)
     assert first.model.fer_card["training_rows"] == 40
     everything = train(toy, {"model": "vgg", "model_kwargs": TINY_VGG}, tmp_path / "b", capped, seed=0, epochs=1,
                        train_rows=0, verbose=0)
     assert everything.model.fer_card["training_rows"] == (toy.splits == "Training").sum()
-    assert get_profile("smoke").train_rows == 2_000 and get_profile("cpu").train_rows == 0
+    assert get_profile("smoke").train.rows == 2_000 and get_profile("cpu").train.rows == 0

@@ -186,5 +186,7 @@ def test_search_identity_depends_on_search_budgets_only():
     tuner = SimpleNamespace(hypermodel=SimpleNamespace(preprocessing="none"))
     data = SimpleNamespace(checksum="abc")
     base = search_identity(tuner, data, get_profile("smoke"), 0)
-    assert search_identity(tuner, data, get_profile("smoke", gallery_per_class=3, label_issue_epochs=9), 0) == base
-    assert search_identity(tuner, data, get_profile("smoke", tune_max_trials=7), 0) != base
+    elsewhere = get_profile("smoke", display={"gallery_per_class": 3}, clean={"label_issue_epochs": 9},
+                            train={"epochs": 3, "vgg_preset": "cpu"}, compare={"epochs": 1}, data={"synthetic_rows": 9})
+    assert search_identity(tuner, data, elsewhere, 0) == base
+    assert search_identity(tuner, data, get_profile("smoke", tune={"max_trials": 7}), 0) != base

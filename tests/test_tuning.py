@@ -15,8 +15,8 @@ from fer_workbench.tuning import best_config, best_trials, make_tuner, results_f
 limit_tf_threads()
 
 # Smoke budgets, shrunk further: two one-epoch trials on 120 images.
-PROFILE = get_profile("smoke", tune_max_trials=2, tune_max_epochs=1, tune_train_rows=120, tune_val_rows=40,
-                      tune_base_widths=(4,), tune_fc_units=(16,))
+PROFILE = get_profile("smoke", tune={"max_trials": 2, "max_epochs": 1, "train_rows": 120, "val_rows": 40,
+                                     "base_widths": (4,), "fc_units": (16,)})
 
 
 def toy_dataset(n=200, seed=0) -> Dataset:
@@ -45,7 +45,7 @@ def test_smoke_search_completes_and_resumes(tmp_path):
     run_search(again, data, PROFILE, verbose=0)
     assert sorted(again.oracle.trials) == sorted(tuner.oracle.trials)  # budget spent: nothing new
 
-    more = get_profile(PROFILE, tune_max_trials=3)
+    more = get_profile(PROFILE, tune={"max_trials": 3})
     extended = make_tuner("random", tmp_path, "vgg", more, seed=0)
     run_search(extended, data, more, verbose=0)
     assert len(extended.oracle.trials) == 3 and set(tuner.oracle.trials) < set(extended.oracle.trials)
@@ -55,21 +55,22 @@ def test_smoke_search_completes_and_resumes(tmp_path):
     assert config["model"] == "vgg" and config["batch_size"] == best["batch_size"]
     assert config["model_kwargs"]["blocks"] == best["blocks"]
     resolved = resolve_config(config, PROFILE)
-    assert isinstance(resolved, TrainConfig) and resolved.epochs == PROFILE.epochs
+    assert isinstance(resolved, TrainConfig) and resolved.epochs == PROFILE.train.epochs
 
 
 def test_tuner_kinds_take_budgets_from_profile(tmp_path):
     hyperband = make_tuner("hyperband", tmp_path, "hb", "cpu", seed=3)
     assert isinstance(hyperband, kt.Hyperband)
-    assert hyperband.oracle.max_epochs == get_profile("cpu").tune_max_epochs
-    assert hyperband.oracle.factor == get_profile("cpu").tune_hyperband_factor
+    assert hyperband.oracle.max_epochs == get_profile("cpu").tune.max_epochs
+    assert hyperband.oracle.factor == get_profile("cpu").tune.hyperband_factor
     bayes = make_tuner("bayesian", tmp_path, "bo", "smoke", seed=3)
-    assert bayes.oracle.max_trials == get_profile("smoke").tune_max_trials
+    assert bayes.oracle.max_trials == get_profile("smoke").tune.max_trials
     space = {hp.name: hp for hp in bayes.oracle.get_space().space}
-    assert space["batch_size"].values == list(get_profile("smoke").tune_batch_sizes)
-    width = space["base_width"]  # one allowed width is declared fixed
-    allowed = getattr(width, "values", [getattr(width, "value", None)])
-    assert list(allowed) == list(get_profile("smoke").tune_base_widths)
+    def allowed(name):  # one allowed value is declared fixed
+        return list(getattr(space[name], "values", [getattr(space[name], "value", None)]))
+
+    assert allowed("batch_size") == list(get_profile("smoke").tune.batch_sizes)
+    assert allowed("base_width") == list(get_profile("smoke").tune.base_widths)
     with pytest.raises(WorkbenchError, match="unknown tuner"):
         make_tuner("grid", tmp_path)
     with pytest.raises(WorkbenchError, match="no completed trials"):

@@ -142,7 +142,7 @@ def score_images(dataset: Dataset, profile: str | Profile = "smoke", seed: int =
     _check_dataset(dataset)
     profile = get_profile(profile)
     stats = image_statistics(dataset.images)
-    nonface = nonface_scores(dataset.images, stats, haar_top=profile.nonface_detector_rows, seed=seed,
+    nonface = nonface_scores(dataset.images, stats, haar_top=profile.clean.nonface_detector_rows, seed=seed,
                              progress=progress)
     dups = duplicate_groups(dataset.images)
     near_group = dups["near_group"].to_numpy()
@@ -165,8 +165,8 @@ def score_images(dataset: Dataset, profile: str | Profile = "smoke", seed: int =
     flags["occlusion"] = (manifest["occlusion"].to_numpy() >= OCCLUSION_FLAG) & ~flags["nonface"] & ~flags["blank"]
     if label_issues:
         probs = out_of_fold_probabilities(dataset.images, dataset.labels, len(dataset.class_names),
-                                          folds=profile.label_issue_folds, model=profile.label_issue_model,
-                                          epochs=profile.label_issue_epochs, seed=seed, progress=progress)
+                                          folds=profile.clean.label_issue_folds, model=profile.clean.label_issue_model,
+                                          epochs=profile.clean.label_issue_epochs, seed=seed, progress=progress)
         quality, issues = label_issue_scores(dataset.labels, probs)
         manifest["label_quality"] = quality
         manifest["predicted_label"] = probs.argmax(axis=1)

@@ -223,7 +223,7 @@ def ensure_default_dataset(profile="smoke", seed: int = 0) -> Path:
     """The profile's embedded synthetic dataset in the default data directory, generated on first use."""
     from fer_workbench import config
 
-    return write_synthetic_dataset(config.default_data_dir(), config.get_profile(profile).synthetic_rows, seed)
+    return write_synthetic_dataset(config.default_data_dir(), config.get_profile(profile).data.synthetic_rows, seed)
 
 
 def region_masks_for(dataset, source_csv) -> np.ndarray | None:

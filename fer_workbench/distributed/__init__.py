@@ -54,7 +54,7 @@ def __dir__() -> list[str]:
 
 def search_identity(tuner, dataset, profile, seed: int) -> dict:
     """What every process of one search must agree on; the chief turns away workers that differ."""
-    budgets = json.dumps(profile.tune_settings(), sort_keys=True, default=str).encode()
+    budgets = json.dumps(profile.tune.to_dict(), sort_keys=True, default=str).encode()
     return {"data": getattr(dataset, "checksum", None) or None, "kind": type(tuner).__name__,
             "profile": f"{profile.name}:{hashlib.sha256(budgets).hexdigest()[:12]}", "seed": int(seed),
             "preprocessing": getattr(tuner.hypermodel, "preprocessing", "none")}
