@@ -49,10 +49,11 @@ def check_paths(args) -> None:
         path = Path(value).expanduser()
         if option == "decisions" and not path.exists():
             continue  # written later by the review widget; absent means "no decisions yet"
+        kind = "model file" if option == "model" else "file"
         if not path.exists():
-            raise WorkbenchError(f"--{option} {path}: no such file")
+            raise WorkbenchError(f"--{option} {path}: no such {kind}")
         if not path.is_file():
-            raise WorkbenchError(f"--{option} {path}: not a regular file")
+            raise WorkbenchError(f"--{option} {path}: not a regular {kind}")
 
 
 def _progress_to_stderr(enabled: bool):

@@ -505,4 +505,4 @@ def test_an_unusable_model_file_is_refused_before_tensorflow_loads(tmp_path, com
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout.strip() == "tensorflow not loaded"
     assert result.stderr.strip().splitlines() == [f"fer-workbench: error: --model {argv[argv.index('--model') + 1]}: "
-                                                  + ("no such file" if "missing" in argv[2] else "not a regular file")]
+                                                  + ("no such model file" if "missing" in argv[2] else "not a regular model file")]
