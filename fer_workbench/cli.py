@@ -33,16 +33,16 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 def check_paths(args) -> None:
     """Refuse unusable paths before any work starts: an output directory (``--out``) or file (``ship --to``) that
     is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``,
-    a ``--model`` file) that are not regular files. Every subcommand goes through this, from ``main``, before
-    TensorFlow is imported."""
+    ``--manifest``, a ``--model`` file) that are not regular files. Every subcommand goes through this, from
+    ``main``, before TensorFlow is imported."""
     from fer_workbench.files import check_output_dir, check_output_file
 
     if getattr(args, "out", None):
         check_output_dir(args.out, "--out")
     if getattr(args, "to", None):
         check_output_file(args.to, "--to")
-    model_is_file = args.command != "train"  # train's --model names an architecture
-    for option in ("config", "ferplus", "decisions", "model"):
+    model_is_file = args.command not in ("train", "ablate-cleaning")  # their --model names an architecture
+    for option in ("config", "ferplus", "decisions", "model", "manifest"):
         value = getattr(args, option, None)
         if not value or (option == "model" and (not model_is_file or value == "shipped")):
             continue
@@ -374,6 +374,79 @@ def cmd_clean(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ ablate-cleaning
+
+
+def _add_ablate_cleaning(commands) -> None:
+    ablate = commands.add_parser("ablate-cleaning", help="train one recipe on raw and on each cleaned Training set "
+                                                         "(several seeds) and measure what cleaning buys")
+    ablate.add_argument("--data", help=DATA_HELP)
+    ablate.add_argument("--ferplus", help="FER+ votes: score against the FER+ majority too, and relabel label issues")
+    ablate.add_argument("--manifest", help="a manifest.csv from `clean` of the same data (default: scored now)")
+    ablate.add_argument("--variants", help="comma-separated variants (default: all; see fer_workbench.cleaning."
+                                           "ablation.ABLATION_VARIANTS)")
+    ablate.add_argument("--seeds", help="comma-separated seeds (default: the profile's clean.ablation_seeds)")
+    ablate.add_argument("--model", help="network (default: the profile's clean.ablation_model)")
+    ablate.add_argument("--epochs", type=int, help="epochs per cell (default: the profile's clean.ablation_epochs)")
+    ablate.add_argument("--out", required=True, help="study directory: results.json and one run per (variant, seed);"
+                                                     " re-running the same command resumes")
+    ablate.add_argument("--report", help="directory for cleaning_ablation.json and its figure (default: --out)")
+    ablate.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    _add_skip_bad_rows(ablate)
+    _add_json(ablate)
+    ablate.set_defaults(func=cmd_ablate_cleaning)
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise WorkbenchError(f"{option} expects comma-separated integers, got {text!r}") from None
+
+
+def cmd_ablate_cleaning(args) -> int:
+    from fer_workbench.cleaning.ablation import (
+        ablation_summary,
+        get_variant,
+        run_cleaning_ablation,
+        summary_text,
+        write_report,
+    )
+    from fer_workbench.data import load_dataset, load_ferplus, resolve_data_path
+    from fer_workbench.files import check_output_dir
+
+    if args.report:
+        check_output_dir(args.report, "--report")
+    variants = [get_variant(v.strip()) for v in args.variants.split(",") if v.strip()] if args.variants else None
+    seeds = _int_list(args.seeds, "--seeds") if args.seeds else None
+    dataset = load_dataset(resolve_data_path(args.data, args.profile), skip_bad_rows=args.skip_bad_rows)
+    ferplus = load_ferplus(args.ferplus) if args.ferplus else None
+    with _progress_to_stderr(args.json):
+        if args.manifest:
+            from fer_workbench.cleaning import read_manifest
+
+            manifest = read_manifest(Path(args.manifest).expanduser())
+        else:
+            from fer_workbench.cleaning import score_images
+
+            manifest = score_images(dataset, args.profile, progress=not args.json)
+        ablation = run_cleaning_ablation(dataset, manifest, args.out, variants=variants, seeds=seeds,
+                                         model=args.model, epochs=args.epochs, ferplus=ferplus,
+                                         profile=args.profile, progress=not args.json)
+    summary = ablation_summary(ablation)
+    paths = write_report(ablation, summary, args.report or args.out,
+                         command="fer-workbench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["ablate-cleaning"]
+                         else None)
+    if args.json:
+        _print_json({"summary": summary.to_dict(orient="records"), "paths": {k: str(v) for k, v in paths.items()},
+                     "trained_now": ablation.trained_now})
+        return 0
+    print(summary_text(summary))
+    for name, path in paths.items():
+        print(f"{name:>8}: {path}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ ship
 
 
@@ -566,8 +639,8 @@ def cmd_data_clear_cache(args) -> int:
 # ------------------------------------------------------------------------------------------ the command
 
 
-SUBCOMMANDS = (_add_run, _add_train, _add_tune, _add_clean, _add_ship, _add_model_card, _add_evaluate, _add_predict,
-               _add_data)
+SUBCOMMANDS = (_add_run, _add_train, _add_tune, _add_clean, _add_ablate_cleaning, _add_ship, _add_model_card,
+               _add_evaluate, _add_predict, _add_data)
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -536,3 +536,51 @@ def split_metrics_bars(table: pd.DataFrame, columns=("accuracy", "balanced_accur
                  color_discrete_map=SPLIT_COLORS)
     fig.update_traces(texttemplate="%{text:.3f}", textposition="outside", cliponaxis=False)
     return fig.update_layout(yaxis_range=[0, 1.05], xaxis_title=None, legend_title=None)
+
+
+VERDICT_COLORS = {"better": "#2a9d55", "worse": "#c0392b", "no difference": "#555555", "": "#555555"}
+
+
+def cleaning_ablation_figure(summary: pd.DataFrame, title: str = "Cleaning ablation: difference from raw "
+                             "(95 % paired bootstrap)") -> plt.Figure:
+    """One panel per (label source, split) from ``cleaning.ablation.ablation_summary``: each variant's accuracy
+    difference from raw in points with its interval (filled: whole split; hollow: leakage-free subset), coloured by
+    verdict, and its mean accuracy ± std over seeds on the right."""
+    panels = list(dict.fromkeys(zip(summary["label_source"], summary["split"], strict=True)))
+    variants = list(dict.fromkeys(summary["variant"]))
+    columns = len(dict.fromkeys(summary["split"]))
+    rows = max(1, int(np.ceil(len(panels) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 0.55 * len(variants) * rows + 1.4),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (source, split) in zip(axes.flat, panels, strict=False):
+        part = summary[(summary.label_source == source) & (summary.split == split)]
+        for offset, subset, filled in ((-0.12, "all", True), (0.12, "leakage_free", False)):
+            rows_ = part[part.subset == subset].set_index("variant")
+            for k, name in enumerate(variants):
+                if name not in rows_.index or name == "raw":
+                    continue
+                r = rows_.loc[name]
+                color = VERDICT_COLORS.get(r["verdict_vs_raw"], "#555555")
+                ax.errorbar(r["diff_vs_raw"] * 100, k + offset, xerr=[[(r["diff_vs_raw"] - r["low_vs_raw"]) * 100],
+                                                                      [(r["high_vs_raw"] - r["diff_vs_raw"]) * 100]],
+                            fmt="o", color=color, mfc=color if filled else "white", capsize=3)
+        whole = part[part.subset == "all"].set_index("variant")
+        for k, name in enumerate(variants):
+            if name in whole.index:
+                r = whole.loc[name]
+                std = "" if pd.isna(r["accuracy_std"]) else f" ± {r['accuracy_std'] * 100:.1f}"
+                ax.annotate(f"{r['accuracy_mean'] * 100:.1f}{std}", (1.01, k), xycoords=("axes fraction", "data"),
+                            va="center", fontsize=8)
+        ax.axvline(0, color="black", lw=0.8)
+        n = int(whole["n"].iloc[0]) if len(whole) else 0
+        ax.set_title(f"{split}, {source} labels (n = {n})", fontsize=10)
+        ax.set_xlabel("accuracy difference from raw (points)")
+        ax.set_yticks(range(len(variants)), variants)
+        ax.set_ylim(len(variants) - 0.5, -0.5)
+    fig.suptitle(title + "\nfilled: whole split, hollow: leakage-free subset; right: accuracy % mean ± std over seeds",
+                 fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -123,7 +123,7 @@ def _joined(flags: dict[str, np.ndarray], n_rows: int) -> list[str]:
 # --------------------------------------------------------------------------------------------- scoring
 
 
-def _redundant_copies(dataset: Dataset, group: np.ndarray) -> np.ndarray:
+def redundant_copies(dataset: Dataset, group: np.ndarray) -> np.ndarray:
     """True for rows that are a redundant copy: every near-group member except one (test copies are kept)."""
     order = {s: k for k, s in enumerate(SPLIT_KEEP_ORDER)}
     rank = np.array([order.get(s, len(order)) for s in dataset.splits])
@@ -159,7 +159,7 @@ def score_images(dataset: Dataset, profile: str | Profile = "smoke", seed: int =
 
     flags = {"blank": stats["pixel_std"] < BLANK_STD,
              "nonface": nonface["nonface"] >= NONFACE_FLAG,
-             "duplicate": _redundant_copies(dataset, near_group)}
+             "duplicate": redundant_copies(dataset, near_group)}
     manifest["occlusion"] = occlusion_scores(dataset.images, seed=seed, progress=progress)
     # Placeholder icons score high too; they are reported as non-faces, not as occluded faces.
     flags["occlusion"] = (manifest["occlusion"].to_numpy() >= OCCLUSION_FLAG) & ~flags["nonface"] & ~flags["blank"]
