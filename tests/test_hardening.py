@@ -504,5 +504,6 @@ def test_an_unusable_model_file_is_refused_before_tensorflow_loads(tmp_path, com
                             check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout.strip() == "tensorflow not loaded"
-    assert result.stderr.strip().splitlines() == [f"fer-workbench: error: --model {argv[argv.index('--model') + 1]}: "
-                                                  + ("no such model file" if "missing" in argv[2] else "not a regular model file")]
+    model = argv[argv.index("--model") + 1]
+    problem = "no such model file" if model.endswith("missing.keras") else "not a regular model file"
+    assert result.stderr.strip().splitlines() == [f"fer-workbench: error: --model {model}: {problem}"]
