@@ -8,7 +8,7 @@ FERPLUS ?=
 OUT ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: install report lab test lint benchmarks accuracy-checks clean-reports
+.PHONY: install report lab test lint benchmarks accuracy-checks cleaning-ablation clean-reports
 
 $(BIN)/fer-workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ benchmarks: install
 ## ../shared when present. Each prints what it checks first. Long: up to an hour or more on a CPU with ../shared.
 accuracy-checks: install
 	for script in benchmarks/accuracy/check_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## Does cleaning help? (issue 19) The cpu-profile cleaning of DATA (once: its manifest is kept), then the same
+## network trained on raw and on each cleaned Training set, 3 seeds each; results in reports/fer2013/. Hours on a
+## CPU: run it in the background; re-running resumes (finished cells are not retrained).
+ABLATION ?= runs/cleaning-ablation
+$(ABLATION)/clean/manifest.csv:
+	$(BIN)/fer-workbench clean --profile cpu --data $(DATA) $(if $(FERPLUS),--ferplus $(FERPLUS)) --out $(ABLATION)/clean
+
+cleaning-ablation: install $(ABLATION)/clean/manifest.csv
+	$(BIN)/fer-workbench ablate-cleaning --profile cpu --data $(DATA) $(if $(FERPLUS),--ferplus $(FERPLUS)) \
+		--manifest $(ABLATION)/clean/manifest.csv --out $(ABLATION) --report reports/fer2013
 
 clean-reports:
 	find $(OUT) -mindepth 1 ! -name README.md ! -path '$(OUT)/fer2013*' -exec rm -rf {} +
