@@ -1,0 +1,93 @@
+"""Subcommands that use a trained model: `evaluate` (metrics on a dataset split) and `predict` (faces in photos)."""
+
+from __future__ import annotations
+
+from fer_workbench.cli.common import (
+    Owned,
+    add_json,
+    add_owned_choice,
+    add_skip_bad_rows,
+    print_json,
+    progress_to_stderr,
+)
+from fer_workbench.errors import WorkbenchError, one_line
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="metrics of a model on a dataset split")
+    evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
+    evaluate.add_argument("--split", default="PrivateTest",
+                          help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
+    evaluate.add_argument("--model", help=".keras model file or 'shipped' (default: the best of the shipped model "
+                          "and --run's model on PublicTest)")
+    evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
+    evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
+    add_skip_bad_rows(evaluate)
+    add_json(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from fer_workbench.data import load_dataset
+
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.evaluation import evaluate_split  # TensorFlow, once the data is known to be good
+    from fer_workbench.models.compatibility import check_model
+    from fer_workbench.models.registry import choose_model
+
+    choice = choose_model(args.model, args.run, dataset)
+    model_path, model = choice.path, choice.load()
+    check_model(model, model_path)  # 48×48×1 in, probabilities out; the class count is checked against the data
+    # A dataset without the default split (e.g. a folder with only train/) is evaluated on all its images.
+    split = None if args.split == "PrivateTest" and args.split not in dataset.split_names() else args.split
+    report = evaluate_split(model, dataset, split, tta=args.tta, model_path=model_path)
+    report["model_choice"] = choice.to_dict()
+    if args.json:
+        print_json(report)
+        return 0
+    print(choice.summary())
+    print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
+          f"TTA {'on' if args.tta else 'off'})")
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
+        print(f"{key:>18}: {report[key]:.4f}")
+    if report["excluded_classes"]:
+        print(f"excluded classes (unknown to the model): {', '.join(report['excluded_classes'])}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ predict
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    predict.add_argument("--model", help=".keras model file (default: the shipped model)")
+    add_owned_choice(predict, "--detector", Owned("fer_workbench.faces", "DETECTORS"), default="auto",
+                      help="auto: Haar cascade, MTCNN when Haar finds nothing")
+    predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")
+    predict.add_argument("--tta", action="store_true")
+    add_json(predict)
+    predict.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from fer_workbench.predict import FacePredictor
+
+    with progress_to_stderr(args.json):
+        predictor = FacePredictor(args.model, detector=args.detector, tta=args.tta, align=args.align)
+        results = predictor.predict_paths(args.inputs)
+    if args.json:
+        print_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            if result.error and not result.faces:
+                print(one_line(result.message))
+            for k, face in enumerate(result.faces, 1):
+                x, y, w, h = face.box
+                print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
+                      f"({face.scores[face.label]:.2f})")
+    if results and not any(r.readable for r in results):
+        raise WorkbenchError("none of the inputs could be read")
+    return 0
