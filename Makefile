@@ -18,9 +18,10 @@ $(BIN)/fer-workbench: pyproject.toml
 
 install: $(BIN)/fer-workbench
 
-## Run the whole notebook sequence (embedded default unless DATA=...) and print where reports/index.html is.
+## Run the whole notebook sequence from scratch (embedded default unless DATA=...) and print where
+## reports/index.html is; --fresh replaces what an earlier report left in OUT (review decisions are kept).
 report: install
-	$(BIN)/fer-workbench run --profile $(PROFILE) --out $(OUT) $(if $(DATA),--data $(DATA)) $(if $(FERPLUS),--ferplus $(FERPLUS))
+	$(BIN)/fer-workbench run --fresh --profile $(PROFILE) --out $(OUT) $(if $(DATA),--data $(DATA)) $(if $(FERPLUS),--ferplus $(FERPLUS))
 
 ## JupyterLab on notebooks/, with ./jupyter_server_config.py on its config path: saving one of the numbered
 ## notebooks writes it without outputs, as committed (their executed copies are in reports/).

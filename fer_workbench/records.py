@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from fer_workbench.config import project_root
+from fer_workbench.config import PROFILES, get_profile, project_root
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_bytes, atomic_write_text
 
@@ -158,6 +158,65 @@ def remove_results(output_dir: str | os.PathLike, notebook_name: str) -> None:
     thumbnail_path(output_dir, notebook_name).unlink(missing_ok=True)
 
 
-__all__ = ["NOTEBOOK_PATTERN", "RESULTS_DIR", "THUMBNAIL_SIZE", "default_reports_dir", "json_ready", "read_results",
-           "record_results", "remove_results", "resolve_output_dir", "results_path", "source_checkout",
-           "thumbnail_path", "thumbnail_png"]
+# What notebooks leave in an output directory that a later run in it reuses (a finished search, trained models,
+# the cleaning and its review decisions, the cached model choice): state that belongs to one set of run settings.
+RUN_STATE = ("clean", "tuning", "models", "comparison", "ablations", "predict_demo", "model_choice.json",
+             "explore_summary.json")
+DECISIONS_FILE = "decisions.json"
+
+
+def run_settings(parameters: dict, data_checksum: str | None) -> dict:
+    """What a run's reusable state depends on: its parameters (the output directory aside), the data checksum, and
+    the profile's every setting (a changed recipe makes a finished search or model stale)."""
+    profile = parameters.get("profile")
+    return {"parameters": {k: v for k, v in parameters.items() if k != "output_dir"}, "data_checksum": data_checksum,
+            "profile_settings": json_ready(get_profile(profile).to_dict()) if profile in PROFILES else None}
+
+
+def previous_settings_differ(output_dir: str | os.PathLike, settings: dict) -> list[str]:
+    """What differs between ``settings`` and those of the run recorded in ``<output_dir>/run.json`` (none recorded
+    but run state present: everything is assumed to differ); empty when they agree or there is no earlier run."""
+    out = Path(output_dir)
+    if not any((out / name).exists() for name in RUN_STATE):
+        return []
+    try:
+        previous = json.loads((out / "run.json").read_text(encoding="utf-8"))["metadata"].get("settings")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        previous = None
+    if not isinstance(previous, dict):
+        return ["settings (no record of them)"]
+    changed = [k for k in ("data_checksum", "profile_settings") if previous.get(k) != settings.get(k)]
+    old, new = previous.get("parameters") or {}, settings["parameters"]
+    return changed + sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def clear_run_state(output_dir: str | os.PathLike, data_checksum: str | None) -> None:
+    """Remove an earlier run's reusable state (``RUN_STATE``) from ``output_dir``; nothing else is touched. Review
+    decisions are work, not state: they stay as ``clean/decisions.json`` when made on the same data, else they are
+    kept beside it as ``clean/decisions.<data checksum>.json``, not applied."""
+    import shutil
+
+    out = Path(output_dir)
+    decisions = out / "clean" / DECISIONS_FILE
+    kept = None
+    if decisions.is_file():
+        try:
+            made_on = json.loads(decisions.read_text(encoding="utf-8")).get("data_checksum")
+        except (OSError, ValueError, AttributeError):
+            made_on = None
+        kept = (decisions.read_bytes(), DECISIONS_FILE if made_on == data_checksum else
+                f"decisions.{str(made_on)[:12]}.json")
+    for name in RUN_STATE:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    if kept is not None:
+        content, name = kept
+        atomic_write_bytes(out / "clean" / name, content)
+
+
+__all__ = ["NOTEBOOK_PATTERN", "RESULTS_DIR", "RUN_STATE", "THUMBNAIL_SIZE", "clear_run_state", "default_reports_dir",
+           "json_ready", "previous_settings_differ", "read_results", "record_results", "remove_results",
+           "resolve_output_dir", "results_path", "run_settings", "source_checkout", "thumbnail_path", "thumbnail_png"]

@@ -61,7 +61,16 @@ from fer_workbench.config import notebooks_dir
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text
 from fer_workbench.kernels import check_kernel
-from fer_workbench.records import NOTEBOOK_PATTERN, read_results, remove_results, results_path, thumbnail_path
+from fer_workbench.records import (
+    NOTEBOOK_PATTERN,
+    clear_run_state,
+    previous_settings_differ,
+    read_results,
+    remove_results,
+    results_path,
+    run_settings,
+    thumbnail_path,
+)
 from fer_workbench.report_index import write_index
 from fer_workbench.run_document import (
     FAILED,
@@ -329,7 +338,8 @@ def _export(record: NotebookRecord) -> None:
 def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
                  notebooks: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                  only: str | Iterable[str] | None = None, kernel_name: str = "python3", progress: bool = True,
-                 timeout_per_cell: float | None = None, metadata: dict | None = None) -> PipelineResult:
+                 timeout_per_cell: float | None = None, metadata: dict | None = None,
+                 fresh: bool = False) -> PipelineResult:
     """Execute the numbered notebooks in order, export each to HTML, and write index.html and run.json.
 
     ``notebooks`` is a directory (default: the checkout's notebooks/), one notebook, or a list of
@@ -339,6 +349,10 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
     ``timeout_per_cell`` (seconds) fails a cell that runs longer. A failing notebook stops the run but
     the result is still returned (check ``result.ok``); WorkbenchError is raised only for bad arguments
     (unknown selection, missing kernel) before anything runs.
+
+    An output directory holding an earlier run's search, models or cleaning made with other settings (parameters,
+    data, profile settings: ``records.run_settings``) is refused before anything runs, unless ``fresh`` clears that
+    state first (``records.clear_run_state``: review decisions are kept). With the same settings a run reuses it.
     """
     from tqdm.auto import tqdm
 
@@ -362,6 +376,14 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
     records = [NotebookRecord(name=p.name, source=p.absolute(), html=out_dir / f"{p.stem}.html",
                               executed=executed_dir / p.name) for p in paths]
     meta = describe_run(parameters, metadata, kernel, paths)
+    meta["settings"] = run_settings(parameters, meta.get("data_checksum"))
+    stale = previous_settings_differ(out_dir, meta["settings"])
+    if stale and not fresh:
+        raise WorkbenchError(f"{out_dir} holds an earlier run made with other settings (differs in: "
+                             f"{', '.join(stale)}); pass --fresh to replace its search, models and cleaning (review "
+                             "decisions are kept), or choose another --out")
+    if fresh:
+        clear_run_state(out_dir, meta.get("data_checksum"))
     result = PipelineResult(out_dir=out_dir, index_path=out_dir / "index.html", records=records, metadata=meta,
                             run_json=out_dir / "run.json")
     write_index(result)

@@ -21,10 +21,12 @@ from fer_workbench.errors import WorkbenchError
 from fer_workbench.kernels import check_kernel, kernel_python
 from fer_workbench.records import (
     default_reports_dir,
+    previous_settings_differ,
     read_results,
     record_results,
     resolve_output_dir,
     results_path,
+    run_settings,
     source_checkout,
     thumbnail_path,
 )
@@ -335,3 +337,37 @@ def test_run_gathers_results_and_drops_stale_ones(tmp_path):
     index = result.index_path.read_text()
     assert "seven rows found" in index and "data:image/png;base64," in index and "stale" not in index
     assert _leftovers(out) == []
+
+
+def test_an_earlier_run_with_other_settings_is_refused_unless_fresh(tmp_path, ok_notebooks):
+    """A finished search or model made with other settings is never silently reused; --fresh replaces it and keeps
+    the review decisions (under their data's name when they were made on other data)."""
+    out = tmp_path / "out"
+    first = run_pipeline(out, {"greeting": "hi", "profile": "smoke"}, notebooks=ok_notebooks, progress=False)
+    assert first.ok
+    settings = json.loads((out / "run.json").read_text())["metadata"]["settings"]
+    assert settings["parameters"] == {"greeting": "hi", "profile": "smoke"}
+    assert settings["profile_settings"]["tune"]["max_trials"] == 2
+    (out / "models" / "best").mkdir(parents=True)  # what notebook 03 leaves
+    (out / "models" / "best" / "model.keras").write_text("a trained model")
+    (out / "clean").mkdir()
+    (out / "clean" / "decisions.json").write_text(json.dumps({"data_checksum": "abc", "decisions": []}))
+    (out / "keep-me.txt").write_text("not run state")
+    again = run_pipeline(out, {"greeting": "hi", "profile": "smoke"}, notebooks=ok_notebooks, progress=False)
+    assert again.ok and (out / "models" / "best" / "model.keras").exists()  # same settings: reused
+    with pytest.raises(WorkbenchError, match=r"other settings \(differs in: greeting\); pass --fresh"):
+        run_pipeline(out, {"greeting": "hello", "profile": "smoke"}, notebooks=ok_notebooks, progress=False)
+    assert (out / "models" / "best" / "model.keras").exists()  # refused before anything was touched
+    fresh = run_pipeline(out, {"greeting": "hello", "profile": "smoke"}, notebooks=ok_notebooks, progress=False,
+                         fresh=True)
+    assert fresh.ok and not (out / "models").exists() and (out / "keep-me.txt").exists()
+    assert sorted(p.name for p in (out / "clean").iterdir()) == ["decisions.abc.json"]
+    assert json.loads((out / "clean" / "decisions.abc.json").read_text())["data_checksum"] == "abc"
+
+
+def test_run_state_without_a_record_of_its_settings_counts_as_other_settings(tmp_path):
+    (tmp_path / "tuning").mkdir()
+    settings = run_settings({"profile": "smoke", "output_dir": "/x"}, "abc")
+    assert settings["parameters"] == {"profile": "smoke"}
+    assert previous_settings_differ(tmp_path, settings) == ["settings (no record of them)"]
+    assert previous_settings_differ(tmp_path / "empty", settings) == []

@@ -21,8 +21,11 @@ def _add_run(commands) -> None:
     run.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,02")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     add_skip_bad_rows(run, " (every notebook)")
-    run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: 04-05 use the "
-                                     "model notebook 03 trained, 06 the shipped model)")
+    run.add_argument("--model", help="model for notebooks 04-06: a .keras file or 'shipped' (default: the best on "
+                                     "PublicTest of this run's model and the shipped one, see the README)")
+    run.add_argument("--fresh", action="store_true",
+                     help="replace the search, models and cleaning an earlier run left in --out (needed when it used "
+                          "other settings; review decisions are kept)")
     run.set_defaults(func=cmd_run)
 
 
@@ -42,7 +45,7 @@ def cmd_run(args) -> int:
     if args.model:
         parameters["model_path"] = _model_argument(args.model)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-    result = run_pipeline(out, parameters, only=only, progress=not args.quiet)
+    result = run_pipeline(out, parameters, only=only, progress=not args.quiet, fresh=args.fresh)
     print(f"report: {result.index_path}")
     if not result.ok:
         raise WorkbenchError(result.failure_message())
