@@ -138,7 +138,10 @@ def tuning_results(trials: pd.DataFrame, best, compared: pd.DataFrame | None = N
                      (ablations or {}).items() if table is not None}
     headline = []
     if best_trial is not None:
-        headline.append(f"{len(trials)} trials; best {best_trial['trial_id']} with score {best_trial['score']:.3f}")
+        epochs = top.get("epochs")
+        after = f" after {int(epochs)} search epoch(s)" if epochs is not None and pd.notna(epochs) else ""
+        headline.append(f"{len(trials)} trials; best {best_trial['trial_id']}: validation accuracy "
+                        f"{best_trial['score']:.3f}{after}, before the full retraining")
     if run_model["PrivateTest"]:
         headline.append(f"retrained best: PrivateTest accuracy {run_model['PrivateTest']['accuracy']:.3f} "
                         f"(n = {run_model['PrivateTest']['n']:,})")
