@@ -10,6 +10,7 @@ from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.inference import predict_proba
 from fer_workbench.metrics import evaluation_report
+from fer_workbench.models.io import model_class_names
 
 
 def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "PrivateTest", tta: bool = False,
@@ -17,11 +18,15 @@ def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "Pr
     """``metrics.evaluation_report`` of ``model`` on ``split`` (every row when None, e.g. a flat folder) — summary,
     per-class table, confusion — with the data's checksum and excluded classes, and, for a test split of a dataset
     that has Training, accuracy on its leakage-free subset (no byte-identical copy in Training). ``model_path``
-    names the model in the document."""
+    names the model in the document. The model's classes (``models.io.model_class_names``) must be the data's."""
     n_out = int(model.output_shape[-1])
     if n_out != len(dataset.class_names):
         raise WorkbenchError(f"{model_path or 'model'}: predicts {n_out} classes but {dataset.source} has "
                              f"{len(dataset.class_names)}")
+    classes = model_class_names(model)
+    if tuple(classes) != tuple(dataset.class_names):
+        raise WorkbenchError(f"{model_path or 'model'}: predicts {', '.join(classes)} but {dataset.source} "
+                             f"({dataset.label_source} labels) has {', '.join(dataset.class_names)}")
     part = dataset.split(split) if split else dataset
     if len(part) == 0:
         raise WorkbenchError(f"{dataset.source}: split {split!r} is empty")
@@ -29,6 +34,7 @@ def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "Pr
     report = evaluation_report(part.labels, probs, dataset.class_names, excluded_classes=dataset.skipped_classes,
                                data_checksum=dataset.checksum, data_source=dataset.source, split=split or "all",
                                tta=tta, model=None if model_path is None else str(model_path))
+    report["label_source"] = dataset.label_source
     if split and split != "Training" and "Training" in dataset.split_names():
         free = leakage_free_mask(dataset, split)
         report["leakage_free_n"] = int(free.sum())

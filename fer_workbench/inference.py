@@ -44,7 +44,7 @@ def ten_crops(x: np.ndarray | tf.Tensor) -> tf.Tensor:
 
 def predict_proba(model: keras.Model, images: np.ndarray, tta: bool = False, preprocessing: str | None = None,
                   batch_size: int = 256) -> np.ndarray:
-    """uint8 images (N×48×48 or one 48×48) → N×7 probabilities, via the model's own preprocessing variant.
+    """uint8 images (N×48×48 or one 48×48) → N×classes probabilities, via the model's own preprocessing variant.
 
     ``tta=True`` averages ten crops and their mirrors (``ten_crops``).
     """
@@ -61,7 +61,7 @@ def predict_proba(model: keras.Model, images: np.ndarray, tta: bool = False, pre
             out.append(tf.reduce_mean(tf.reshape(probs, (10, len(chunk), -1)), axis=0).numpy())
         else:
             out.append(fn(tf.constant(chunk)).numpy())
-    probs = np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
+    probs = np.concatenate(out) if out else np.zeros((0, int(model.output_shape[-1])), np.float32)
     return probs[0] if single else probs
 
 
@@ -79,5 +79,8 @@ class CropPredictor:
         return predict_proba(self.model, images, tta=self.tta, preprocessing=self.preprocessing)
 
     def predict_labels(self, images: np.ndarray) -> list[str]:
+        from fer_workbench.models.io import model_class_names
+
+        names = model_class_names(self.model)
         probs = np.atleast_2d(self(images))
-        return [CLASS_NAMES[i] for i in probs.argmax(axis=1)]
+        return [names[i] for i in probs.argmax(axis=1)]

@@ -74,39 +74,57 @@ def augment_batch(images: tf.Tensor, seed, counter=0, strength: float = 1.0) -> 
 # ---------------------------------------------------------------------------------------------------- input
 
 
-def _sample_weights(labels: np.ndarray, class_weight: dict | str | None) -> np.ndarray | None:
+def _sample_weights(labels: np.ndarray, class_weight: dict | str | None,
+                    class_names: tuple[str, ...] = CLASS_NAMES) -> np.ndarray | None:
     if class_weight is None:
         return None
+    n_classes = len(class_names)
     if class_weight == "balanced":
-        counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
         present = counts > 0
-        weights = np.zeros(NUM_CLASSES)
+        weights = np.zeros(n_classes)
         weights[present] = len(labels) / (present.sum() * counts[present])
     elif isinstance(class_weight, dict):
-        weights = np.ones(NUM_CLASSES)
+        weights = np.ones(n_classes)
         for k, v in class_weight.items():
-            weights[CLASS_NAMES.index(k) if isinstance(k, str) else int(k)] = float(v)
+            if isinstance(k, str) and k not in class_names:
+                raise WorkbenchError(f"class_weight names {k!r}, not one of {', '.join(class_names)}")
+            weights[class_names.index(k) if isinstance(k, str) else int(k)] = float(v)
     else:
         raise WorkbenchError(f"class_weight must be a dict, 'balanced' or None, got {class_weight!r}")
     return weights[labels].astype(np.float32)
 
 
+def as_targets(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 N×classes targets, int class per row): integer labels become one-hot; N×classes rows (soft labels,
+    e.g. FER+ vote distributions) are the targets themselves, their most probable class the row's class."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        if labels.shape[1] != num_classes:
+            raise WorkbenchError(f"soft labels have {labels.shape[1]} classes, expected {num_classes}")
+        return labels.astype(np.float32), labels.argmax(axis=1).astype(np.int64)
+    labels = labels.astype(np.int64)
+    return np.eye(num_classes, dtype=np.float32)[labels], labels
+
+
 def make_train_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0, epochs: int = 1,
                        initial_epoch: int = 0, augment: float = 1.0, sample_indices: np.ndarray | None = None,
-                       class_weight: dict | str | None = None) -> tuple[tf.data.Dataset, int]:
+                       class_weight: dict | str | None = None, class_names: tuple[str, ...] = CLASS_NAMES
+                       ) -> tuple[tf.data.Dataset, int]:
     """Batches for epochs ``initial_epoch..epochs-1`` in one stream, and the steps per epoch.
 
-    ``x`` is model input (float32 N×48×48×1). Each epoch is a seeded permutation of ``sample_indices`` (default:
-    every row; pass repeated indices to oversample). Batches are (x, one-hot y[, sample weight]).
+    ``x`` is model input (float32 N×48×48×1); ``labels`` class indices into ``class_names`` or soft labels
+    (N×classes, see ``as_targets``). Each epoch is a seeded permutation of ``sample_indices`` (default: every row;
+    pass repeated indices to oversample). Batches are (x, target y[, sample weight]).
     """
-    labels = np.asarray(labels, dtype=np.int64)
+    targets, labels = as_targets(labels, len(class_names))
     indices = np.arange(len(x)) if sample_indices is None else np.asarray(sample_indices, dtype=np.int64)
     if len(indices) == 0:
         raise WorkbenchError("no training images")
     steps = math.ceil(len(indices) / batch_size)
     x_t = tf.constant(x)
-    y_t = tf.one_hot(labels, NUM_CLASSES)
-    weights = _sample_weights(labels, class_weight)
+    y_t = tf.constant(targets)
+    weights = _sample_weights(labels, class_weight, tuple(class_names))
     w_t = None if weights is None else tf.constant(weights)
     idx_t = tf.constant(indices)
     n = len(indices)
@@ -126,7 +144,8 @@ def make_train_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, seed:
     return ds.prefetch(AUTOTUNE), steps
 
 
-def make_eval_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    y = tf.one_hot(np.asarray(labels, dtype=np.int64), NUM_CLASSES)
+def make_eval_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, num_classes: int = NUM_CLASSES
+                      ) -> tf.data.Dataset:
+    y, _ = as_targets(labels, num_classes)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(AUTOTUNE)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_workbench import CLASS_NAMES
 from fer_workbench.data.folders import IMAGE_SUFFIXES
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.faces import Face, find_faces
@@ -49,12 +48,13 @@ class PhotoPrediction:
 
 
 class FacePredictor:
-    """Finds faces in photos and classifies each with one model (the shipped one unless a path is given)."""
+    """Finds faces in photos and classifies each with one model (the shipped one unless a path is given), in the
+    model's own classes (``class_names``: seven for FER2013 models, eight with contempt for FER+ ones)."""
 
     def __init__(self, model=None, detector: str = "auto", tta: bool = False, align: bool = False):
         from fer_workbench.inference import CropPredictor
         from fer_workbench.models.compatibility import check_model
-        from fer_workbench.models.io import load_model
+        from fer_workbench.models.io import load_model, model_class_names
         from fer_workbench.models.registry import resolve_model_path
 
         if model is None or isinstance(model, (str, os.PathLike)):
@@ -62,8 +62,9 @@ class FacePredictor:
             model = load_model(self.model_path)
         else:
             self.model_path = None
-        check_model(model, self.model_path, num_classes=len(CLASS_NAMES))  # 48×48×1 in, 7 probabilities out
+        check_model(model, self.model_path)  # 48×48×1 in, one probability per class of the model's own out
         self.model = model
+        self.class_names = model_class_names(model)
         self.detector = detector
         self.align = align
         self._predict = CropPredictor(model, tta=tta)
@@ -85,10 +86,9 @@ class FacePredictor:
         """Every photo among ``paths`` (directories are searched for image files, sorted)."""
         return [self.predict_photo(p) for p in expand_inputs(paths)]
 
-    @staticmethod
-    def _face(face: Face, probs: np.ndarray, crop: np.ndarray) -> FacePrediction:
-        scores = dict(zip(CLASS_NAMES, probs.tolist(), strict=True))
-        return FacePrediction(box=tuple(int(v) for v in face.box), label=CLASS_NAMES[int(np.argmax(probs))],
+    def _face(self, face: Face, probs: np.ndarray, crop: np.ndarray) -> FacePrediction:
+        scores = dict(zip(self.class_names, probs.tolist(), strict=True))
+        return FacePrediction(box=tuple(int(v) for v in face.box), label=self.class_names[int(np.argmax(probs))],
                               scores=scores, detector=face.detector, crop=crop)
 
 

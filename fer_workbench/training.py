@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fer_workbench import CLASS_NAMES
 from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
@@ -262,8 +263,9 @@ def _restore_state(out: Path, fingerprint: dict, overwrite: bool) -> dict:
 
 
 def _restore_or_build(out: Path, state: dict, config: TrainConfig, fit_config: TrainConfig, steps: int,
-                      device: DeviceSettings) -> keras.Model:
-    """The last checkpoint of a resumed run (optimizer state included), or a new compiled network."""
+                      device: DeviceSettings, class_names: tuple[str, ...] = CLASS_NAMES) -> keras.Model:
+    """The last checkpoint of a resumed run (optimizer state included), or a new compiled network with one output
+    per class of ``class_names`` (the data's)."""
     if state["epoch"] > 0:
         net = load_model(out / "checkpoints" / "last.keras", compile=True)
         net.jit_compile = device.jit_compile
@@ -272,18 +274,25 @@ def _restore_or_build(out: Path, state: dict, config: TrainConfig, fit_config: T
             if name in saved:
                 generator.state.assign(np.asarray(saved[name], dtype=generator.state.dtype))
     else:
-        net = build_model(config.model, **config.model_kwargs)
+        kwargs = dict(config.model_kwargs)
+        if len(class_names) != len(CLASS_NAMES):  # FER2013's seven are every builder's default
+            kwargs.setdefault("num_classes", len(class_names))
+        net = build_model(config.model, **kwargs)
         compile_model(net, fit_config, steps, device.jit_compile)
+    if int(net.output_shape[-1]) != len(class_names):
+        raise WorkbenchError(f"{config.model}: predicts {int(net.output_shape[-1])} classes but the data has "
+                             f"{len(class_names)} ({', '.join(class_names)})")
     spec = getattr(net, "fer_spec", None) or {"name": config.model, "kwargs": config.model_kwargs}
-    return tag_model(net, fer_spec=spec, fer_preprocessing=config.preprocessing)
+    return tag_model(net, fer_spec=spec, fer_preprocessing=config.preprocessing, fer_class_names=tuple(class_names))
 
 
 def _fit(net: keras.Model, out: Path, state: dict, config: TrainConfig, train_xy: tuple, val_xy: tuple,
-         batch_size: int, seed: int, sample_indices, class_weight, callbacks, verbose) -> None:
+         batch_size: int, seed: int, sample_indices, class_weight, callbacks, verbose,
+         class_names: tuple[str, ...] = CLASS_NAMES) -> None:
     """Fit the remaining epochs, checkpointing after each; ``state`` is updated (and saved) in place."""
     train_ds, steps = make_train_dataset(
         *train_xy, batch_size, seed=seed, epochs=config.epochs, initial_epoch=state["epoch"], augment=config.augment,
-        sample_indices=sample_indices, class_weight=class_weight)
+        sample_indices=sample_indices, class_weight=class_weight, class_names=class_names)
     mode = "max" if "acc" in config.monitor else "min"
     resumables = {}
     if config.schedule == "plateau":
@@ -299,7 +308,8 @@ def _fit(net: keras.Model, out: Path, state: dict, config: TrainConfig, train_xy
     start_epoch = state["epoch"]
     start = time.perf_counter()
     net.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-            validation_data=make_eval_dataset(*val_xy, batch_size), callbacks=cbs, shuffle=False, verbose=verbose)
+            validation_data=make_eval_dataset(*val_xy, batch_size, len(class_names)), callbacks=cbs, shuffle=False,
+            verbose=verbose)
     state["fit_seconds"] += time.perf_counter() - start
     per_epoch = len(train_xy[0]) if sample_indices is None else len(sample_indices)
     state["images_seen"] += (state["epoch"] - start_epoch) * per_epoch
@@ -318,7 +328,8 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     reproducibly; ``sample_indices`` index that subsample, repeats allowed (oversampling). Writes
     ``out_dir``/checkpoints/{last,best}.keras and state.json each epoch, then model.keras + model_card.json.
     ``strategy`` defaults to ``select_strategy(gpus)``; with several replicas the batch size and learning rate are
-    scaled by ``replica_scaled``.
+    scaled by ``replica_scaled``. The network predicts the data's classes (``dataset.class_names``, recorded in
+    the card with its ``label_source``) and fits its soft labels when the label source gives them.
     """
     profile = get_profile(profile)
     config = resolve_config(model, profile, **overrides)
@@ -331,7 +342,9 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     val_set = dataset.split("PublicTest")
     x_train = prepare_images(train_set.images, config.preprocessing)
     x_val = prepare_images(val_set.images, config.preprocessing)
+    train_targets = train_set.labels if train_set.soft_labels is None else train_set.soft_labels
     data_hash = sha256_bytes(train_set.images.tobytes() + train_set.labels.astype(np.int64).tobytes()
+                             + (b"" if train_set.soft_labels is None else train_set.soft_labels.tobytes())
                              + val_set.images.tobytes())
     state = _restore_state(out, _fingerprint(config, seed, batch_size, data_hash), overwrite)
     resumed_from = state["epoch"]
@@ -340,10 +353,11 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     with precision_policy(device.mixed_precision):
         steps = math.ceil((len(x_train) if sample_indices is None else len(sample_indices)) / batch_size)
         with strategy.scope():
-            net = _restore_or_build(out, state, config, replace(config, learning_rate=learning_rate), steps, device)
+            net = _restore_or_build(out, state, config, replace(config, learning_rate=learning_rate), steps, device,
+                                    tuple(dataset.class_names))
         if state["epoch"] < config.epochs and not state["stopped_early"]:
-            _fit(net, out, state, config, (x_train, train_set.labels), (x_val, val_set.labels), batch_size, seed,
-                 sample_indices, class_weight, callbacks, verbose)
+            _fit(net, out, state, config, (x_train, train_targets), (x_val, val_set.labels), batch_size, seed,
+                 sample_indices, class_weight, callbacks, verbose, tuple(dataset.class_names))
         best = out / "checkpoints" / "best.keras"
         if best.exists():
             net.load_weights(best)
@@ -366,7 +380,8 @@ def _finalise(net: keras.Model, out: Path, state: dict, config: TrainConfig, dat
     card = {
         "model": net.fer_spec, "train_config": config.to_dict(), "preprocessing": config.preprocessing,
         "seed": seed, "profile": profile.to_dict(), "data_checksum": dataset.checksum,
-        "data_source": dataset.source, "training_rows": training_rows, "batch_size": batch_size,
+        "data_source": dataset.source, "label_source": dataset.label_source,
+        "class_names": list(dataset.class_names), "training_rows": training_rows, "batch_size": batch_size,
         "device": asdict(device), "distribution": distribution, "epochs_trained": state["epoch"],
         "stopped_early": state["stopped_early"], "training_seconds": seconds, "images_per_second": ips,
         "metrics": metrics, "metadata": run_metadata(seed=seed, profile=profile.name, data_checksum=dataset.checksum),

@@ -209,11 +209,10 @@ def photo_views(prediction, model=None, method: str | None = "gradcam") -> list:
                                           title=plain_title(prediction.file)))
         maps = None
         if model is not None and method:
-            from fer_workbench import CLASS_NAMES
             from fer_workbench.saliency import saliency_maps
 
             crops = np.stack([face.crop for face in prediction.faces])
-            classes = [CLASS_NAMES.index(face.label) for face in prediction.faces]
+            classes = [list(face.scores).index(face.label) for face in prediction.faces]  # the model's class order
             try:
                 maps = saliency_maps(model, crops, classes, method)
             except Exception as exc:  # noqa: BLE001

@@ -73,3 +73,26 @@ def add_skip_bad_rows(parser, scope: str = "") -> None:
 def add_json(parser) -> None:
     parser.add_argument("--json", action="store_true")
 
+
+def add_label_source(parser) -> None:
+    """``--labels SOURCE`` (``data.labels.LABEL_SOURCES``) and ``--ferplus VOTES``, which the FER+ sources need."""
+    parser.add_argument("--ferplus", metavar="VOTES", help="FER+ votes file (fer2013new.csv), for --labels ferplus-*")
+    add_owned_choice(parser, "--labels", Owned("fer_workbench.data.labels", "LABEL_SOURCES"), default="fer2013",
+                     help="which labels to train / judge on: fer2013 (the data's own, default), ferplus-majority "
+                          "or ferplus-soft (FER+ crowd votes; 8 classes with contempt; needs --ferplus)")
+
+
+def check_label_source(args) -> None:
+    """Refuse a FER+ label source without its votes file, before any data is read."""
+    from fer_workbench.errors import WorkbenchError
+
+    if args.labels != "fer2013" and not args.ferplus:
+        raise WorkbenchError(f"--labels {args.labels} needs --ferplus VOTES (the FER+ votes file, fer2013new.csv)")
+
+
+def labelled(args, dataset):
+    """``dataset`` under the label source the command was given (``--labels``, ``--ferplus``)."""
+    from fer_workbench.data import with_label_source
+
+    return with_label_source(dataset, args.ferplus, args.labels)
+

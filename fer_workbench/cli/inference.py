@@ -5,8 +5,11 @@ from __future__ import annotations
 from fer_workbench.cli.common import (
     Owned,
     add_json,
+    add_label_source,
     add_owned_choice,
     add_skip_bad_rows,
+    check_label_source,
+    labelled,
     print_json,
     progress_to_stderr,
 )
@@ -24,6 +27,7 @@ def _add_evaluate(commands) -> None:
                           "and --run's model on PublicTest)")
     evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
     evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
+    add_label_source(evaluate)
     add_skip_bad_rows(evaluate)
     add_json(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
@@ -32,7 +36,8 @@ def _add_evaluate(commands) -> None:
 def cmd_evaluate(args) -> int:
     from fer_workbench.data import load_dataset
 
-    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    check_label_source(args)
+    dataset = labelled(args, load_dataset(args.data, skip_bad_rows=args.skip_bad_rows))
     from fer_workbench.evaluation import evaluate_split  # TensorFlow, once the data is known to be good
     from fer_workbench.models.compatibility import check_model
     from fer_workbench.models.registry import choose_model
@@ -49,7 +54,7 @@ def cmd_evaluate(args) -> int:
         return 0
     print(choice.summary())
     print(f"{report['model']} on {report['data_source']} ({report['split']}, n={report['n']}, "
-          f"TTA {'on' if args.tta else 'off'})")
+          f"{report['label_source']} labels, TTA {'on' if args.tta else 'off'})")
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"):
         print(f"{key:>18}: {report[key]:.4f}")
     if report["excluded_classes"]:

@@ -11,9 +11,12 @@ from fer_workbench.cli.common import (
     DATA_HELP,
     Owned,
     add_json,
+    add_label_source,
     add_owned_choice,
     add_profile_and_seed,
     add_skip_bad_rows,
+    check_label_source,
+    labelled,
     print_json,
     progress_to_stderr,
 )
@@ -39,6 +42,7 @@ def _add_train(commands) -> None:
     train.add_argument("--class-weight", choices=["balanced"], default=None)
     train.add_argument("--tta", action="store_true", help="also report ten-crop test-time augmentation")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    add_label_source(train)
     add_skip_bad_rows(train)
     add_json(train)
     train.set_defaults(func=cmd_train)
@@ -81,7 +85,9 @@ def cmd_train(args) -> int:
 
     if args.config and args.best_of:
         raise WorkbenchError("give --config or --best-of, not both")
+    check_label_source(args)
     dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    dataset = labelled(args, dataset)
     from fer_workbench.training import train  # TensorFlow: imported once the data is known to be good
     with progress_to_stderr(args.json):
         if args.best_of:

@@ -10,8 +10,9 @@ import numpy as np
 from fer_workbench.data.cache import cache_file, load_cached, save_cached
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.data.fer_csv import load_fer_csv
-from fer_workbench.data.ferplus import FerPlusVotes, load_ferplus
+from fer_workbench.data.ferplus import FERPLUS_CLASS_NAMES, FerPlusVotes, load_ferplus
 from fer_workbench.data.folders import load_image_folder
+from fer_workbench.data.labels import LABEL_SOURCES, label_source_counts, with_label_source
 from fer_workbench.errors import WorkbenchError
 
 
@@ -36,7 +37,8 @@ def load_dataset(path: str | os.PathLike, skip_bad_rows: bool = False, cache: bo
     return dataset
 
 
-__all__ = ["Dataset", "FerPlusVotes", "load_dataset", "load_fer_csv", "load_ferplus", "load_image_folder"]
+__all__ = ["FERPLUS_CLASS_NAMES", "LABEL_SOURCES", "Dataset", "FerPlusVotes", "label_source_counts", "load_dataset",
+           "load_fer_csv", "load_ferplus", "load_image_folder", "with_label_source"]
 
 
 def resolve_data_path(data_path: str | os.PathLike | None, profile: str = "smoke", seed: int = 0) -> Path:
@@ -81,14 +83,26 @@ def cleaning_kept_rows(dataset: Dataset, output_dir: str | os.PathLike) -> np.nd
 
 
 def load_working_dataset(data_path, output_dir, profile: str = "smoke", seed: int = 0,
-                         skip_bad_rows: bool = False) -> tuple[Dataset, str]:
+                         skip_bad_rows: bool = False, labels: str = "fer2013",
+                         ferplus: str | os.PathLike | FerPlusVotes | None = None) -> tuple[Dataset, str]:
     """The dataset later notebooks work on, and a sentence saying what it is.
 
     Cleaning decides what *training* sees: with this run's cleaned export of the same source, Training keeps only
     the rows cleaning kept, while PublicTest and PrivateTest stay whole (n = 3,589 each on FER2013), so test
     figures compare with papers and model cards. ``cleaning_kept_rows`` gives the cleaned test subsets to report
-    beside the full figures.
+    beside the full figures. ``labels`` is the label source (``data.labels``; FER+ ones need ``ferplus``, the
+    votes file), applied after cleaning.
     """
+    dataset, description = _cleaned_working_dataset(data_path, output_dir, profile, seed, skip_bad_rows)
+    if labels == "fer2013":
+        return dataset, description
+    relabelled = with_label_source(dataset, ferplus, labels)
+    return relabelled, (f"{description} Labels: {labels} ({len(relabelled):,} of {len(dataset):,} images have one; "
+                        f"classes {', '.join(relabelled.class_names)}).")
+
+
+def _cleaned_working_dataset(data_path, output_dir, profile: str, seed: int, skip_bad_rows: bool
+                             ) -> tuple[Dataset, str]:
     source = load_dataset(resolve_data_path(data_path, profile, seed), skip_bad_rows=skip_bad_rows)
     cleaned = cleaned_data_path(output_dir)
     if not cleaned.exists():

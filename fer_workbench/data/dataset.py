@@ -17,6 +17,9 @@ class Dataset:
 
     ``row_ids`` are the 0-based data-row numbers of the source file (or positions in sorted path order for an
     image folder), so they stay the same across loads of the same source and survive subsetting.
+    ``label_source`` says where the labels come from: "fer2013" (the labels the file carries) or a FER+ source
+    (``data.labels.with_label_source``); ``soft_labels`` (N×classes, rows summing to 1) are the training targets
+    when the source gives distributions rather than one class per image.
     """
 
     images: np.ndarray
@@ -29,6 +32,8 @@ class Dataset:
     paths: np.ndarray | None = None
     skipped_rows: tuple = field(default=())  # (row description, reason) pairs the loader was told to skip
     skipped_classes: tuple = field(default=())  # source classes with no FER2013 counterpart (e.g. contempt)
+    label_source: str = "fer2013"
+    soft_labels: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.images)
@@ -41,6 +46,9 @@ class Dataset:
                                      f"entries for {n} images")
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
             raise WorkbenchError(f"{self.source or 'dataset'}: labels outside 0..{len(self.class_names) - 1}")
+        if self.soft_labels is not None and self.soft_labels.shape != (n, len(self.class_names)):
+            raise WorkbenchError(f"{self.source or 'dataset'}: soft labels of shape {self.soft_labels.shape} for "
+                                 f"{n} images of {len(self.class_names)} classes")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,7 +61,14 @@ class Dataset:
         selector = np.asarray(selector)
         return replace(self, images=self.images[selector], labels=self.labels[selector],
                        splits=self.splits[selector], row_ids=self.row_ids[selector],
-                       paths=None if self.paths is None else self.paths[selector])
+                       paths=None if self.paths is None else self.paths[selector],
+                       soft_labels=None if self.soft_labels is None else self.soft_labels[selector])
+
+    def targets(self) -> np.ndarray:
+        """Training targets, float32 N×classes: the soft labels when the label source gives them, else one-hot."""
+        if self.soft_labels is not None:
+            return self.soft_labels.astype(np.float32)
+        return np.eye(len(self.class_names), dtype=np.float32)[self.labels]
 
     def sample(self, n: int | None, seed: int = 0) -> Dataset:
         """At most ``n`` rows drawn reproducibly for ``seed``, in their original order (all rows when ``n`` is

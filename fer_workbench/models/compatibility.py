@@ -42,8 +42,10 @@ def check_model(model: keras.Model, path: str | os.PathLike | None = None, num_c
     """Raise a one-line WorkbenchError unless ``model`` takes N×48×48×1 images and returns N×K probabilities.
 
     Input: exactly one, of shape (batch, 48, 48, 1) (unknown sizes allowed). Output: exactly one, (batch, K),
-    with K == ``num_classes`` when given. Probabilities: a model ending in softmax passes at once; any other last
-    layer is run on three probe images and must give values in [0, 1] summing to 1 per row. A model whose last
+    with K == ``num_classes`` when given, and K the number of the model's classes (``models.io.model_class_names``:
+    the names its card records, FER2013's seven when it records none). Probabilities: a model ending in softmax
+    passes at once; any other last layer is run on three probe images and must give values in [0, 1] summing to 1
+    per row. A model whose last
     layer emits logits is refused (not silently softmaxed: its file is what needs fixing, and every consumer —
     metrics, calibration, saliency — would otherwise disagree about what its outputs mean).
     """
@@ -69,6 +71,14 @@ def check_model(model: keras.Model, path: str | os.PathLike | None = None, num_c
                              f"probabilities")
     if num_classes is not None and int(out_shape[1]) != num_classes:
         raise WorkbenchError(f"{label}: predicts {out_shape[1]} classes, expected {num_classes}")
+    from fer_workbench.models.io import model_class_names
+
+    names = model_class_names(model)
+    if int(out_shape[1]) != len(names):
+        recorded = getattr(model, "fer_class_names", None) or getattr(model, "fer_card", {}).get("class_names")
+        raise WorkbenchError(f"{label}: predicts {out_shape[1]} classes but " + (
+            f"its card names {len(names)} ({', '.join(names)})" if recorded else
+            f"records no class names (its card has none, so FER2013's {len(names)} are assumed)"))
     layer, activation = _last_activation(model)
     if activation == "softmax":
         return

@@ -50,15 +50,35 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def model_class_names(model: keras.Model | str | os.PathLike) -> tuple[str, ...]:
+    """The classes a model predicts, in output order: what training recorded (``fer_class_names`` on the model,
+    ``class_names`` in its card), else FER2013's seven (models from before cards recorded them). A path reads
+    the model's card only."""
+    if isinstance(model, (str, os.PathLike)):
+        card_file = card_path_for(model)
+        try:
+            card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise WorkbenchError(f"{card_file}: unreadable model card ({exc})") from None
+        names = card.get("class_names") if isinstance(card, dict) else None
+    else:
+        names = getattr(model, "fer_class_names", None) or getattr(model, "fer_card", {}).get("class_names")
+    return tuple(str(name) for name in names) if names else CLASS_NAMES
+
+
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict | None = None) -> Path:
-    """Write the ``.keras`` file atomically and its model card (class names, preprocessing, provenance...)."""
+    """Write the ``.keras`` file atomically and its model card (class names, preprocessing, provenance...).
+
+    The card's ``class_names`` default to the model's own (``model_class_names``); a model whose output count
+    does not match them, with no names given, gets no class names in its card rather than wrong ones."""
     path = Path(path)
     if path.suffix != ".keras":
         raise WorkbenchError(f"{path}: model files must end in .keras")
     card = dict(card or {})
     card.setdefault("model", getattr(model, "fer_spec", {"name": model.name}))
     card.setdefault("preprocessing", getattr(model, "fer_preprocessing", "none"))
-    card.setdefault("class_names", list(CLASS_NAMES))
+    if "class_names" not in card and len(names := model_class_names(model)) == int(model.output_shape[-1]):
+        card["class_names"] = list(names)
     card.setdefault("params", int(model.count_params()))
     if hasattr(model, "fer_pretrained"):
         card.setdefault("pretrained_weights", bool(model.fer_pretrained))
@@ -66,6 +86,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict | None = 
     _save_keras_atomic(model, path)
     atomic_write_text(card_path_for(path), json.dumps(card, indent=1, default=_json_default))
     tag_model(model, fer_card=card)
+    if card.get("class_names"):
+        tag_model(model, fer_class_names=tuple(card["class_names"]))
     return path
 
 
@@ -89,6 +111,8 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> keras.Model:
         except (OSError, ValueError) as exc:
             raise WorkbenchError(f"{card_file}: unreadable model card ({exc})") from None
     tag_model(model, fer_card=card, fer_preprocessing=card.get("preprocessing", "none"))
+    if card.get("class_names"):
+        tag_model(model, fer_class_names=tuple(card["class_names"]))
     if "model" in card:
         tag_model(model, fer_spec=card["model"])
     return model

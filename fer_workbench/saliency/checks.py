@@ -88,9 +88,9 @@ def randomisation_check(model: keras.Model, images, classes, method: str = "grad
     at that step, the cumulative count, mean / std ρ and the share of maps that came out constant (counted as
     ρ = 0). A method that explains the model should fall towards 0; one that stays high is an edge detector.
     """
-    _check_model(model)
+    class_names = _check_model(model)
     batch, _ = _images(images)
-    cls = _classes(classes, len(batch))
+    cls = _classes(classes, len(batch), class_names)
     if steps is None or isinstance(steps, (int, np.integer)):
         plan = randomisation_steps(model, granularity)
         if steps is not None:
@@ -179,13 +179,13 @@ def deletion_insertion(model: keras.Model, images, classes, maps, steps: int = 2
     ``random_insertion``; mean AUCs ``deletion_auc``, ``insertion_auc``, ``random_deletion_auc``,
     ``random_insertion_auc``; and per-image AUC arrays under ``per_image`` (same keys).
     """
-    _check_model(model)
+    class_names = _check_model(model)
     if baseline not in ("blur", "mean"):
         raise WorkbenchError(f"baseline must be 'blur' or 'mean', got {baseline!r}")
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise WorkbenchError(f"steps must be a positive integer, got {steps!r}")
     batch, _ = _images(images)
-    cls = _classes(classes, len(batch))
+    cls = _classes(classes, len(batch), class_names)
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim == 2:
         maps = maps[None]

@@ -39,23 +39,28 @@ def _num_outputs(model) -> int:
     return outputs[0].shape[-1]
 
 
-def _check_model(model) -> None:
+def _check_model(model) -> tuple[str, ...]:
+    """The model's classes (``models.io.model_class_names``), once it is a Keras model with one score per class."""
+    from fer_workbench.models.io import model_class_names
+
     if not isinstance(model, keras.Model):
         raise WorkbenchError(f"saliency needs a Keras model, got {type(model).__name__}")
     size = _num_outputs(model)
-    if size != NUM_CLASSES:
-        raise WorkbenchError(f"model outputs {size} scores but there are {NUM_CLASSES} classes "
-                             f"({', '.join(CLASS_NAMES)})")
+    names = model_class_names(model)
+    if size != len(names):
+        raise WorkbenchError(f"model outputs {size} scores but there are {len(names)} classes "
+                             f"({', '.join(names)})")
+    return names
 
 
-def _classes(classes, n: int) -> np.ndarray:
-    """An int, a class name, or one per image → int32 array of length n, each in [0, NUM_CLASSES)."""
+def _classes(classes, n: int, class_names: tuple[str, ...] = CLASS_NAMES) -> np.ndarray:
+    """An int, a class name, or one per image → int32 array of length n, each in [0, len(class_names))."""
     values = np.asarray(classes)
     if values.dtype.kind in "US":
-        lookup = {name: i for i, name in enumerate(CLASS_NAMES)}
+        lookup = {name: i for i, name in enumerate(class_names)}
         bad = sorted({str(v) for v in values.ravel() if str(v) not in lookup})
         if bad:
-            raise WorkbenchError(f"unknown class name(s) {', '.join(bad)}; choose from {', '.join(CLASS_NAMES)}")
+            raise WorkbenchError(f"unknown class name(s) {', '.join(bad)}; choose from {', '.join(class_names)}")
         values = np.vectorize(lookup.__getitem__, otypes=[np.int64])(values)
     if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
         values = values.astype(np.int64)
@@ -65,8 +70,8 @@ def _classes(classes, n: int) -> np.ndarray:
         values = np.full(n, int(values))
     if values.ndim != 1 or len(values) != n:
         raise WorkbenchError(f"classes must be one int or one per image ({n}), got shape {values.shape}")
-    if n and (values.min() < 0 or values.max() >= NUM_CLASSES):
-        raise WorkbenchError(f"class index out of range 0..{NUM_CLASSES - 1}: "
+    if n and (values.min() < 0 or values.max() >= len(class_names)):
+        raise WorkbenchError(f"class index out of range 0..{len(class_names) - 1}: "
                              f"{int(values.min()) if values.min() < 0 else int(values.max())}")
     return values.astype(np.int32)
 
@@ -301,9 +306,9 @@ def saliency_maps(model: keras.Model, images_uint8, classes, method: str = "grad
         raise WorkbenchError(f"batch_size must be a positive integer, got {batch_size!r}")
     if method == "smoothgrad" and smooth_samples < 1:
         raise WorkbenchError(f"smooth_samples must be ≥ 1, got {smooth_samples}")
-    _check_model(model)
+    class_names = _check_model(model)
     batch, single = _images(images_uint8)
-    cls = _classes(classes, len(batch))
+    cls = _classes(classes, len(batch), class_names)
     target = _resolve_layer(model, layer) if method in ("gradcam", "gradcam++", "scorecam") else None
     if (target is not None and isinstance(target, keras.Model)
             and (method != "gradcam" or implementation == "tf-keras-vis")):
