@@ -58,6 +58,13 @@ def hardware_info() -> dict:
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus}
 
 
+def differing_keys(old: dict | None, new: dict | None) -> list[str]:
+    """The keys whose values differ between two recorded identities (a key missing on one side differs), sorted:
+    what a "holds a different run" message names."""
+    old, new = old or {}, new or {}
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
 def run_metadata(**extra) -> dict:
     """Everything needed to reproduce a result, plus caller-specific fields (seed, profile, data checksum...)."""
     return {

@@ -15,6 +15,7 @@ from pathlib import Path
 from fer_workbench.config import PROFILES, get_profile, project_root
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_bytes, atomic_write_text
+from fer_workbench.provenance import differing_keys
 
 NOTEBOOK_PATTERN = re.compile(r"^(?P<number>\d{2,})_(?P<name>[^.].*)\.ipynb$")  # a numbered notebook's file name
 RESULTS_DIR = "results"  # inside a run directory: NN_name.json (+ NN_name.png) per notebook
@@ -186,8 +187,7 @@ def previous_settings_differ(output_dir: str | os.PathLike, settings: dict) -> l
     if not isinstance(previous, dict):
         return ["settings (no record of them)"]
     changed = [k for k in ("data_checksum", "profile_settings") if previous.get(k) != settings.get(k)]
-    old, new = previous.get("parameters") or {}, settings["parameters"]
-    return changed + sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return changed + differing_keys(previous.get("parameters"), settings["parameters"])
 
 
 def clear_run_state(output_dir: str | os.PathLike, data_checksum: str | None) -> None:

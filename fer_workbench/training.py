@@ -30,7 +30,7 @@ from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_model, tag_model
 from fer_workbench.models.io import _save_keras_atomic, card_path_for, float32_copy, load_model, save_model
 from fer_workbench.preprocess import check_variant, prepare_images
-from fer_workbench.provenance import run_metadata
+from fer_workbench.provenance import differing_keys, run_metadata
 from fer_workbench.runtime import (
     DeviceSettings,
     check_precision,
@@ -253,8 +253,7 @@ def _restore_state(out: Path, fingerprint: dict, overwrite: bool) -> dict:
         except (OSError, ValueError) as exc:
             raise WorkbenchError(f"{state_path}: unreadable training state ({exc})") from None
         if state.get("fingerprint") != fingerprint:
-            old = state.get("fingerprint") or {}
-            differ = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            differ = differing_keys(state.get("fingerprint"), fingerprint)
             raise WorkbenchError(f"{out} holds a different run (differs in: {', '.join(differ)}); use another "
                                  f"directory or overwrite=True")
         return state

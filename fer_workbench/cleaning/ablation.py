@@ -26,6 +26,7 @@ from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text, sha256_bytes
+from fer_workbench.provenance import differing_keys
 
 TEST_SPLITS = ("PublicTest", "PrivateTest")
 LABEL_SOURCES = ("original", "ferplus")  # the dataset's labels; FER+ majority (rows that have one)
@@ -255,8 +256,7 @@ def _read_results(path: Path, study: dict) -> list[dict]:
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"{path}: unreadable ablation results ({exc})") from None
     if saved.get("study") != study:
-        old = saved.get("study") or {}
-        differ = sorted(k for k in set(old) | set(study) if old.get(k) != study.get(k))
+        differ = differing_keys(saved.get("study"), study)
         raise WorkbenchError(f"{path} holds a different cleaning ablation (differs in: {', '.join(differ)}); "
                              "use another --out")
     return list(saved.get("cells", []))
