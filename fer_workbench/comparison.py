@@ -111,3 +111,34 @@ def ablation(dataset: Dataset, setting: str, out_dir: str | os.PathLike, values=
         rows.append(_row(model, "keras", probs, test, clean, result.seconds, result.model.count_params(),
                          **{setting: value}))
     return pd.DataFrame(rows)
+
+
+def label_source_comparison(dataset: Dataset, votes, out_dir: str | os.PathLike, sources=None, model: str = "vgg",
+                            profile: Profile | str = "smoke", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """The same network and budget trained on each label source (default: every one, ``data.labels``), each judged
+    on PublicTest and PrivateTest of its own labels, and all on common ground: the FER+ majority over the classes
+    every source has (FER2013's seven; a FER+ model's contempt answers are set aside, see
+    ``metrics.shared_class_accuracy``). ``dataset`` carries FER2013's labels (cleaned Training allowed)."""
+    from fer_workbench.data.labels import LABEL_SOURCES, with_label_source
+    from fer_workbench.metrics import shared_class_accuracy
+
+    profile = get_profile(profile)
+    sources = list(LABEL_SOURCES if sources is None else sources)
+    common = with_label_source(dataset, votes, "ferplus-majority")
+    rows = []
+    for source in tqdm(sources, desc="label sources", disable=not progress):
+        data = with_label_source(dataset, votes, source)
+        result = _keras_run(data, model, Path(out_dir) / f"labels={source}", profile, seed)
+        row = {"labels": source, "classes": len(data.class_names),
+               "train_rows": int((data.splits == "Training").sum())}
+        for split in ("PublicTest", "PrivateTest"):
+            part = data.split(split)
+            row[f"{split} accuracy"] = float((predict_proba(result.model, part.images).argmax(1) == part.labels).mean())
+            row[f"{split} n"] = len(part)
+        shared = common.split("PrivateTest")
+        proba = predict_proba(result.model, shared.images)[:, [data.class_names.index(n) for n in dataset.class_names]]
+        scores = shared_class_accuracy(proba, dataset.class_names, shared.labels, common.class_names)
+        row["PrivateTest FER+ majority, shared classes"] = scores["accuracy"]
+        row["shared n"] = scores["n"]
+        rows.append({**row, "train_seconds": result.seconds})
+    return pd.DataFrame(rows)

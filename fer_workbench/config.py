@@ -252,6 +252,32 @@ def notebooks_dir() -> Path:
     return Path(__file__).resolve().parent / "notebooks"
 
 
-def shipped_model_path() -> Path:
-    """The FER2013 model the package ships (used when no --model is given)."""
-    return Path(__file__).resolve().parent / "assets" / "fer2013_model.keras"
+# the models the package ships, by the name --model / model_path accept ("shipped" is the FER2013 one)
+SHIPPED_MODELS: dict[str, str] = {"shipped": "fer2013_model.keras", "shipped-fer2013": "fer2013_model.keras",
+                                  "shipped-ferplus": "ferplus_model.keras"}
+
+
+def shipped_model_path(name: str = "shipped") -> Path:
+    """A model the package ships: "shipped" / "shipped-fer2013" (FER2013's seven classes, the default when no
+    --model is given) or "shipped-ferplus" (FER+'s eight)."""
+    if name not in SHIPPED_MODELS:
+        raise WorkbenchError(f"unknown shipped model {name!r}; choose one of {', '.join(SHIPPED_MODELS)}")
+    return Path(__file__).resolve().parent / "assets" / SHIPPED_MODELS[name]
+
+
+def shipped_model_paths() -> list[Path]:
+    """Every distinct model file the package ships, FER2013's first (whether or not it is installed)."""
+    return list(dict.fromkeys(shipped_model_path(name) for name in SHIPPED_MODELS))
+
+
+def shipped_name_for(label_source: str) -> str:
+    """The shipped model a model trained on ``label_source`` replaces when shipped."""
+    return "shipped-ferplus" if label_source.startswith("ferplus") else "shipped"
+
+
+def model_file(value: str | os.PathLike) -> Path:
+    """A --model / model_path value as a file path: a shipped model's name, or the path itself."""
+    path = Path(value).expanduser()
+    if str(value).startswith("shipped") and not path.exists():
+        return shipped_model_path(str(value))
+    return path

@@ -193,16 +193,20 @@ def calibration_comparison(y_true, before, after) -> pd.DataFrame:
                          for name, proba in (("before", before), ("after", after))}, index=["ECE", "log loss"])
 
 
-def ferplus_accuracy(labels, predicted, majority) -> dict:
-    """Accuracy against the original labels and against the FER+ majority (rows without one, -1, left out)."""
-    labels, predicted, majority = map(np.asarray, (labels, predicted, majority))
-    keep = majority >= 0
-
-    def share(hit):
-        return float(hit.mean()) if len(hit) else float("nan")
-
-    return {"images": len(labels), "excluded (majority -1)": int((~keep).sum()),
-            "accuracy, original labels": share(predicted == labels),
-            "accuracy, original labels (same rows)": share(predicted[keep] == labels[keep]),
-            "accuracy, FER+ majority": share(predicted[keep] == majority[keep]),
-            "labels agree (FER2013 = FER+)": share(labels[keep] == majority[keep])}
+def shared_class_accuracy(proba, model_classes, labels, label_classes) -> dict:
+    """Accuracy of a model on labels drawn from another class list, over the classes both lists have: rows whose
+    label the model cannot predict are left out, and the model's answer is its most probable *shared* class (a
+    FER+ model judged on FER2013's labels never answers contempt; a FER2013 model skips FER+'s contempt rows)."""
+    model_classes, label_classes = list(model_classes), list(label_classes)
+    proba, labels = np.asarray(proba), np.asarray(labels)
+    shared = [name for name in label_classes if name in model_classes]
+    if not shared:
+        raise WorkbenchError(f"no classes in common between the model ({', '.join(model_classes)}) and the labels "
+                             f"({', '.join(label_classes)})")
+    to_shared = np.full(len(label_classes), -1)
+    to_shared[[label_classes.index(name) for name in shared]] = np.arange(len(shared))
+    mapped = to_shared[labels]
+    keep = mapped >= 0
+    choice = proba[keep][:, [model_classes.index(name) for name in shared]].argmax(axis=1)
+    return {"classes": len(shared), "n": int(keep.sum()), "left_out": int((~keep).sum()),
+            "accuracy": float((choice == mapped[keep]).mean()) if keep.any() else float("nan")}

@@ -36,13 +36,14 @@ def read_card(model_path: str | os.PathLike) -> dict:
 
 
 def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None = None) -> Path:
-    """Copy ``run_dir``'s model (written by ``training.train``) to ``destination`` (default: the shipped model),
+    """Copy ``run_dir``'s model (written by ``training.train``) to ``destination`` (default: the shipped model of
+    its label source: FER2013's, or FER+'s for a model trained on FER+ labels),
     without optimizer state, with its card plus the per-epoch history from the run's ``state.json``."""
     run = Path(run_dir)
     source = run / "model.keras"
     if not source.is_file():
         raise WorkbenchError(f"{run}: no model.keras; finish the run with fer-workbench train first")
-    from fer_workbench.config import shipped_model_path
+    from fer_workbench.config import shipped_model_path, shipped_name_for
     from fer_workbench.models.io import card_path_for, load_model, save_model  # TensorFlow, once the run is there
 
     card = read_card(source)
@@ -52,7 +53,8 @@ def ship_run(run_dir: str | os.PathLike, destination: str | os.PathLike | None =
         card["history"] = state.get("history", [])
         card["best_epoch"] = state.get("best_epoch")
     card["shipped_from"] = str(run.resolve())
-    destination = Path(destination) if destination else shipped_model_path()
+    destination = (Path(destination) if destination
+                   else shipped_model_path(shipped_name_for(card.get("label_source", "fer2013"))))
     model = load_model(source, compile=False)  # uncompiled: the saved file carries no optimizer state
     save_model(model, destination, card)
     return card_path_for(destination)
@@ -87,8 +89,11 @@ def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, lea
         f"- Architecture: `{json.dumps(card.get('model'))}`, {card.get('params', 0):,} parameters",
         training, timing,
         f"- Data: `{card.get('data_source')}` sha256 `{card.get('data_checksum')}`",
+        f"- Labels: {card.get('label_source', 'fer2013')}; classes: "
+        f"{', '.join(card.get('class_names') or evaluation.get('classes') or [])}",
         code, "",
-        "## PrivateTest (evaluated once; selection used PublicTest)", "",
+        f"## PrivateTest, {evaluation.get('label_source', card.get('label_source', 'fer2013'))} labels "
+        "(evaluated once; selection used PublicTest)", "",
         "| | accuracy | macro-F1 | balanced accuracy | log loss | ECE |", "|---|---|---|---|---|---|",
     ]
     for name, ev in (("single crop", evaluation), ("ten-crop TTA", tta_evaluation)):

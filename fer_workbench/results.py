@@ -112,8 +112,10 @@ def cleaning_results(summary: dict, manifest: pd.DataFrame | None = None,
 
 
 def tuning_results(trials: pd.DataFrame, best, compared: pd.DataFrame | None = None,
-                   ablations: dict[str, pd.DataFrame] | None = None) -> dict:
-    """03: the best trial and its score, the retrained model's scores, the comparison and the ablations.
+                   ablations: dict[str, pd.DataFrame] | None = None,
+                   label_sources: pd.DataFrame | None = None) -> dict:
+    """03: the best trial and its score, the retrained model's scores, the comparison, the ablations and the
+    label-source comparison (``comparison.label_source_comparison``).
 
     ``trials`` is tuning.results_frame (best first), ``best`` the TrainingResult of the retrained configuration.
     """
@@ -149,8 +151,11 @@ def tuning_results(trials: pd.DataFrame, best, compared: pd.DataFrame | None = N
         top_model = comparison.sort_values("accuracy", ascending=False).iloc[0]
         headline.append(f"comparison: best {top_model['model']} {top_model['accuracy']:.3f} "
                         f"of {len(comparison)} models")
+    if label_sources is not None and len(label_sources):
+        headline.append("labels, PrivateTest of each source's own labels: " + "; ".join(
+            f"{row['labels']} {row['PrivateTest accuracy']:.3f}" for _, row in label_sources.iterrows()))
     return {"best_trial": best_trial, "trials": len(trials), "run_model": run_model, "comparison": comparison,
-            "ablations": ablation_rows, "headline": headline}
+            "ablations": ablation_rows, "label_sources": label_sources, "headline": headline}
 
 
 # --------------------------------------------------------------------------------------------- 04 saliency
@@ -185,24 +190,36 @@ def saliency_results(choice, labels: np.ndarray, predicted: np.ndarray, verdicts
 
 
 def _uncleaned(dataset: Dataset) -> Dataset:
-    """The source ``dataset`` was cut from (same file, same checksum; its test splits are the same rows); a dataset
-    built in memory, with no source file, is its own source."""
+    """The whole source ``dataset`` was cut from (by cleaning, or by a FER+ label source dropping rows without a
+    label); a dataset built in memory, with no source file, is its own source."""
     from fer_workbench.data import load_dataset
 
     if not Path(dataset.source).is_file():
         return dataset
     source = load_dataset(dataset.source, progress=False)
-    if source.checksum != dataset.checksum or (source.splits == "PrivateTest").sum() != (
-            dataset.splits == "PrivateTest").sum():
+    order = np.argsort(source.row_ids)
+    at = order[np.clip(np.searchsorted(source.row_ids, dataset.row_ids, sorter=order), 0, len(order) - 1)]
+    if not len(source) or not (np.array_equal(source.row_ids[at], dataset.row_ids)
+                                and np.array_equal(source.images[at], dataset.images)):
         raise WorkbenchError(f"{dataset.source}: changed since this run loaded it; run the notebooks again")
     return source
+
+
+def _leakage_free_rows(dataset: Dataset, split: str = "PrivateTest", source: Dataset | None = None) -> np.ndarray:
+    """Per row of ``dataset.split(split)``: no byte-identical copy in the whole source's Training (the standard
+    figure, as in model cards: this run's cleaning may have dropped the Training copies, but a model trained
+    elsewhere, such as the shipped one, saw them)."""
+    from fer_workbench.cleaning.duplicates import leakage_free_mask
+
+    source = _uncleaned(dataset) if source is None else source
+    free = source.row_ids[source.splits == split][leakage_free_mask(source, split)]
+    return np.isin(dataset.row_ids[dataset.splits == split], free)
 
 
 def headline_metrics(dataset: Dataset, proba: dict[str, np.ndarray], output_dir=None) -> pd.DataFrame:
     """Summary metrics of each test split in full (the standard figures, e.g. n = 3,589 on FER2013's PrivateTest),
     then PrivateTest's subsets beside them: the rows this run's cleaning kept (when ``output_dir`` has a cleaned
     export of this data) and the rows with no exact copy in Training (leakage-free)."""
-    from fer_workbench.cleaning.duplicates import leakage_free_mask
     from fer_workbench.data import cleaning_kept_rows
     from fer_workbench.metrics import summary_metrics
 
@@ -210,24 +227,55 @@ def headline_metrics(dataset: Dataset, proba: dict[str, np.ndarray], output_dir=
     if "PrivateTest" in proba:
         positions = np.flatnonzero(dataset.splits == "PrivateTest")
         labels, p = dataset.labels[positions], proba["PrivateTest"]
-        kept = cleaning_kept_rows(dataset, output_dir) if output_dir is not None else None
+        source = _uncleaned(dataset)  # cleaning and FER+ label sources cut rows from it; row ids survive
+        kept = cleaning_kept_rows(source, output_dir) if output_dir is not None else None
         subsets = {}
         if kept is not None:
-            subsets[SUBSET_CLEANED] = kept[positions]
-        # Leakage is judged against the source's whole Training (the standard figure, as in model cards): this
-        # run's cleaning dropped the Training copies, but a model trained elsewhere (the shipped one) saw them.
-        subsets[SUBSET_LEAKAGE_FREE] = leakage_free_mask(_uncleaned(dataset) if kept is not None else dataset,
-                                                         "PrivateTest")
+            subsets[SUBSET_CLEANED] = np.isin(dataset.row_ids[positions], source.row_ids[kept])
+        subsets[SUBSET_LEAKAGE_FREE] = _leakage_free_rows(dataset, source=source)
         for name, member in subsets.items():
             if member.any():
                 rows[name] = summary_metrics(labels[member], p[member])
     return pd.DataFrame(rows).T
 
 
+def label_source_cross_table(models: dict[str, Path], dataset: Dataset, votes, splits=("PublicTest", "PrivateTest"),
+                             tta: bool = False, loaded: dict | None = None) -> pd.DataFrame:
+    """Each model scored on each label source's test labels — FER2013's and the FER+ majority — over the classes
+    model and labels share (``metrics.shared_class_accuracy``): a FER2013 model on FER+ over the seven shared classes,
+    a FER+ model on FER2013's labels without its contempt. One row per model × labels × split. ``dataset`` is this
+    run's data under any label source; the test rows come from its whole source file."""
+    from fer_workbench.data.labels import with_label_source
+    from fer_workbench.inference import predict_proba
+    from fer_workbench.metrics import shared_class_accuracy
+    from fer_workbench.models.io import load_model, model_class_names
+
+    source = _uncleaned(dataset)
+    if source.label_source != "fer2013":
+        raise WorkbenchError(f"{dataset.source}: the cross table needs the FER2013 labels of the source file")
+    tests = source.subset(np.isin(source.splits, list(splits)))
+    by_labels = {"fer2013": tests, "ferplus-majority": with_label_source(tests, votes, "ferplus-majority")}
+    rows = []
+    for label, path in models.items():
+        model = (loaded or {}).get(label) or load_model(path)
+        classes = model_class_names(model)
+        proba = predict_proba(model, tests.images, tta=tta)
+        at = {row_id: i for i, row_id in enumerate(tests.row_ids)}
+        for source_name, labelled in by_labels.items():
+            for split in splits:
+                part = labelled.split(split)
+                scores = shared_class_accuracy(proba[[at[r] for r in part.row_ids]], classes, part.labels,
+                                               labelled.class_names)
+                rows.append({"model": label, "model classes": len(classes), "labels": source_name, "split": split,
+                             **scores})
+    return pd.DataFrame(rows)
+
+
 def metrics_results(choice, headline: pd.DataFrame, temperature: float | None = None,
-                    comparison: pd.DataFrame | None = None) -> dict:
+                    comparison: pd.DataFrame | None = None, label_source_cross: pd.DataFrame | None = None) -> dict:
     """05: the model analysed (and why), each split's headline metrics (full PrivateTest first, subsets beside
-    it), the fitted temperature and the side-by-side comparison of every candidate model."""
+    it), the fitted temperature, the side-by-side comparison of every candidate model and, with FER+ votes, every
+    model on every label source (``label_source_cross_table``)."""
     entries = {name: _split_entry(row.dropna().to_dict()) for name, row in headline.iterrows()}
     private = entries.get("PrivateTest")
     lines = []
@@ -238,6 +286,12 @@ def metrics_results(choice, headline: pd.DataFrame, temperature: float | None = 
         lines.append(f"PrivateTest accuracy {private['accuracy']:.3f} (n = {private['n']:,}), macro-F1 "
                      f"{private.get('macro_f1', float('nan')):.3f}" + (f"; {beside}" if beside else ""))
     lines.append(choice.summary())
+    if label_source_cross is not None and len(label_source_cross):
+        mine = label_source_cross[(label_source_cross["model"] == choice.label)
+                                  & (label_source_cross["split"] == "PrivateTest")]
+        lines.append("PrivateTest by label source: " + "; ".join(
+            f"{row['labels']} {row['accuracy']:.3f} (n = {row['n']:,}, {row['classes']} classes)"
+            for _, row in mine.iterrows()))
     if comparison is not None:
         comparison = comparison.reset_index()
         if "n" in comparison:
@@ -245,7 +299,7 @@ def metrics_results(choice, headline: pd.DataFrame, temperature: float | None = 
     return {**_model_fields(choice), "PrivateTest": private, "PublicTest": entries.get("PublicTest"),
             "PrivateTest_cleaned": entries.get(SUBSET_CLEANED),
             "PrivateTest_leakage_free": entries.get(SUBSET_LEAKAGE_FREE), "temperature": temperature,
-            "models_compared": comparison, "headline": lines}
+            "models_compared": comparison, "label_source_cross": label_source_cross, "headline": lines}
 
 
 # --------------------------------------------------------------------------------------------- 06 predict

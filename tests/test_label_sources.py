@@ -308,6 +308,114 @@ def test_cli_labels_option(fixture_files, tmp_path, capsys):
     assert report["label_source"] == "ferplus-majority" and report["n"] == 3 and len(report["classes"]) == 8
 
 
+# ------------------------------------------------------------------------------- comparisons across sources
+
+
+@pytest.fixture(scope="module")
+def synthetic_with_votes(tmp_path_factory):
+    """A small synthetic FER2013 and FER+-style votes written from its planted truth."""
+    from fer_workbench.data.synthetic import write_synthetic_dataset, write_synthetic_ferplus_votes
+
+    directory = tmp_path_factory.mktemp("synthetic-votes")
+    data = write_synthetic_dataset(directory, 600, seed=3)
+    return data, write_synthetic_ferplus_votes(data, seed=3)
+
+
+def test_synthetic_votes_undo_planted_flips_and_drop_planted_nonfaces(synthetic_with_votes):
+    from fer_workbench.data.synthetic import load_truth_for
+
+    data, votes_file = synthetic_with_votes
+    dataset, truth = load_dataset(data), load_truth_for(data)
+    majority = with_label_source(dataset, votes_file, "ferplus-majority")
+    kept = np.isin(dataset.row_ids, majority.row_ids)
+    assert not kept[truth.nonface[dataset.row_ids]].any()  # "not a face" votes: dropped
+    clean = np.asarray(truth.clean_labels)[majority.row_ids]
+    assert (majority.labels == clean).mean() > 0.95  # the crowd sees the clean label, flips included
+    flipped = np.asarray(truth.label_flipped)[majority.row_ids]
+    assert flipped.any() and (majority.labels[flipped] != dataset.subset(kept).labels[flipped]).all()
+
+
+def test_cross_table_scores_each_model_on_each_label_source_over_shared_classes(synthetic_with_votes, tmp_path):
+    from fer_workbench.models.io import save_model
+    from fer_workbench.results import label_source_cross_table
+
+    data, votes_file = synthetic_with_votes
+    dataset = load_dataset(data)
+    happy7 = save_model(biased_model(7, CLASS_NAMES.index("happy")), tmp_path / "happy7.keras")
+    contempt8 = save_model(biased_model(8, C["contempt"]), tmp_path / "contempt8.keras",
+                           {"class_names": list(FERPLUS_CLASS_NAMES)})
+    table = label_source_cross_table({"happy7": happy7, "contempt8": contempt8}, dataset, votes_file)
+    assert len(table) == 2 * 2 * 2  # models × label sources × splits
+    row = table.set_index(["model", "labels", "split"])
+    majority = with_label_source(dataset, votes_file, "ferplus-majority").split("PrivateTest")
+    fer2013 = dataset.split("PrivateTest")
+    happy = CLASS_NAMES.index("happy")
+    assert row.loc[("happy7", "fer2013", "PrivateTest"), "accuracy"] == pytest.approx((fer2013.labels == happy).mean())
+    assert row.loc[("happy7", "ferplus-majority", "PrivateTest"), "n"] == (majority.labels != C["contempt"]).sum()
+    # the FER+ model's contempt answer is set aside on FER2013's labels: its runner-up (class 0, angry) counts
+    assert row.loc[("contempt8", "fer2013", "PrivateTest"), "classes"] == 7
+    assert row.loc[("contempt8", "fer2013", "PrivateTest"), "accuracy"] == pytest.approx((fer2013.labels == 0).mean())
+    assert row.loc[("contempt8", "ferplus-majority", "PrivateTest"), "n"] == len(majority)
+
+
+def test_label_source_comparison_trains_one_network_per_source(synthetic_with_votes, tmp_path):
+    from fer_workbench.comparison import label_source_comparison
+    from fer_workbench.config import get_profile
+
+    limit_tf_threads()
+    data, votes_file = synthetic_with_votes
+    profile = get_profile("smoke", compare={"epochs": 1}, train={"rows": 200})
+    table = label_source_comparison(load_dataset(data), votes_file, tmp_path, profile=profile, progress=False)
+    assert list(table["labels"]) == list(LABEL_SOURCES)
+    assert list(table["classes"]) == [7, 8, 8]
+    assert (table["PrivateTest n"].iloc[1:] <= table["PrivateTest n"].iloc[0]).all()  # FER+ may drop rows
+    assert table["shared n"].nunique() == 1  # one common ground for every source
+    scores = table[["PublicTest accuracy", "PrivateTest accuracy", "PrivateTest FER+ majority, shared classes"]]
+    assert ((scores >= 0) & (scores <= 1)).all().all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"labels={s}" for s in sorted(LABEL_SOURCES)]
+
+
+def test_model_choice_leaves_out_models_of_other_classes(synthetic_with_votes, tmp_path, monkeypatch):
+    from fer_workbench import config
+    from fer_workbench.models.io import save_model
+    from fer_workbench.models.registry import choose_model
+
+    data, votes_file = synthetic_with_votes
+    shipped = {"shipped": tmp_path / "a" / "fer2013_model.keras", "shipped-ferplus": tmp_path / "a" / "ferplus.keras"}
+    shipped["shipped-fer2013"] = shipped["shipped"]
+    save_model(biased_model(7, 3), shipped["shipped"])
+    save_model(biased_model(8, 6), shipped["shipped-ferplus"], {"class_names": list(FERPLUS_CLASS_NAMES)})
+    monkeypatch.setattr(config, "shipped_model_path", lambda name="shipped": shipped[name])
+    majority = with_label_source(load_dataset(data), votes_file, "ferplus-majority")
+    choice = choose_model(None, tmp_path / "run", majority)
+    assert choice.path == shipped["shipped-ferplus"]
+    left_out = [c for c in choice.candidates if not c.compatible]
+    assert [c.path for c in left_out] == [shipped["shipped"]] and "8" in left_out[0].reason
+    assert set(choice.every_model().values()) == {shipped["shipped"], shipped["shipped-ferplus"]}
+    assert choose_model("shipped-ferplus", None, majority).path == shipped["shipped-ferplus"]
+
+
+def test_shipped_model_names():
+    from fer_workbench.config import model_file, shipped_model_path
+
+    assert model_file("shipped") == shipped_model_path() == shipped_model_path("shipped-fer2013")
+    assert model_file("shipped-ferplus").name == "ferplus_model.keras"
+    with pytest.raises(WorkbenchError, match="unknown shipped model 'shipped-affectnet'"):
+        model_file("shipped-affectnet")
+
+
+def test_run_refuses_a_ferplus_label_source_without_votes(capsys):
+    import warnings
+
+    from fer_workbench import cli
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["run", "--labels", "ferplus-soft", "--out", "unused"]) == 1
+    assert capsys.readouterr().err == ("fer-workbench: error: --labels ferplus-soft needs --ferplus VOTES "
+                                       "(the FER+ votes file, fer2013new.csv)\n")
+
+
 # ------------------------------------------------------------------------------------------ the real votes
 
 

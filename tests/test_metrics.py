@@ -87,14 +87,27 @@ def test_metric_figures_carry_the_numbers(predictions):
     assert len(plots.pr_figure(m.pr_curves(y, proba, CLASS_NAMES)).data) == 7
 
 
-def test_calibration_comparison_and_ferplus_accuracy(predictions):
+def test_calibration_comparison(predictions):
     y, proba = predictions
     table = m.calibration_comparison(y, proba, m.apply_temperature(proba, 2.0))
     assert list(table.index) == ["ECE", "log loss"] and list(table.columns) == ["before", "after"]
-    scores = m.ferplus_accuracy([0, 1, 2, 3], [0, 1, 1, 3], [0, -1, 1, 2])
-    assert scores["excluded (majority -1)"] == 1
-    assert scores["accuracy, original labels"] == 0.75
-    assert scores["accuracy, FER+ majority"] == pytest.approx(2 / 3)
+
+
+def test_shared_class_accuracy_sets_aside_classes_one_side_lacks():
+    seven, eight = ["a", "b", "c"], ["a", "b", "c", "contempt"]
+    # an 8-class model judged on 7-class labels: its contempt answer is set aside, the next best counts
+    proba8 = np.array([[0.1, 0.2, 0.0, 0.7], [0.6, 0.1, 0.1, 0.2], [0.1, 0.1, 0.5, 0.3]])
+    scores = m.shared_class_accuracy(proba8, eight, np.array([1, 0, 0]), seven)
+    assert scores == {"classes": 3, "n": 3, "left_out": 0, "accuracy": pytest.approx(2 / 3)}
+    # a 7-class model judged on 8-class labels: rows labelled contempt are left out
+    proba7 = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
+    scores = m.shared_class_accuracy(proba7, seven, np.array([0, 3, 2]), eight)
+    assert scores == {"classes": 3, "n": 2, "left_out": 1, "accuracy": 1.0}
+    # class order may differ between model and labels: matched by name
+    scores = m.shared_class_accuracy(proba7[:, ::-1], seven[::-1], np.array([0, 1, 2]), seven)
+    assert scores["accuracy"] == 1.0
+    with pytest.raises(WorkbenchError, match="no classes in common"):
+        m.shared_class_accuracy(proba7, seven, np.array([0]), ["x"])
 
 
 def test_model_comparison_rows_per_model_and_split(predictions):

@@ -76,7 +76,7 @@ def test_resolve_model_path_explicit_or_shipped(tmp_path, monkeypatch):
     shipped = tmp_path / "assets" / "fer2013_model.keras"
     shipped.parent.mkdir(parents=True)
     shipped.write_bytes(b"x")
-    monkeypatch.setattr(config, "shipped_model_path", lambda: shipped)
+    monkeypatch.setattr(config, "shipped_model_path", lambda name="shipped": shipped)
     assert resolve_model_path(None) == shipped == resolve_model_path("shipped")
     other = tmp_path / "mine.keras"
     other.write_bytes(b"x")
@@ -109,7 +109,7 @@ def test_choose_model_scores_candidates_on_publictest_and_caches(tmp_path, monke
     data = toy_dataset()
     out = tmp_path / "run"
     shipped = _learned_model(data, tmp_path / "shipped.keras", 0)
-    monkeypatch.setattr(config, "shipped_model_path", lambda: shipped)
+    monkeypatch.setattr(config, "shipped_model_path", lambda name="shipped": shipped)
     run_model = _learned_model(data, run_model_path(out), 12)
     choice = choose_model(None, out, data)
     by_label = {c.label: c for c in choice.candidates}
@@ -137,7 +137,7 @@ def test_choose_model_leaves_out_models_of_other_classes(tmp_path, monkeypatch):
     data = toy_dataset()
     five = save_model(build_model("baseline_cnn", num_classes=5, widths=(4, 4, 4), dense=(8, 8)),
                       tmp_path / "five.keras")
-    monkeypatch.setattr(config, "shipped_model_path", lambda: five)
+    monkeypatch.setattr(config, "shipped_model_path", lambda name="shipped": five)
     _learned_model(data, run_model_path(tmp_path / "run"), 0)
     choice = choose_model(None, tmp_path / "run", data)
     left_out = [c for c in choice.candidates if not c.compatible]
@@ -147,7 +147,7 @@ def test_choose_model_leaves_out_models_of_other_classes(tmp_path, monkeypatch):
         choose_model(None, tmp_path / "empty-run", data)
 
 
-@pytest.mark.parametrize("name, epochs", [("fer2013-cpu", 50), ("fer2013-gpu", 300)])
+@pytest.mark.parametrize("name, epochs", [("fer2013-cpu", 50), ("fer2013-gpu", 300), ("ferplus-cpu", 50)])
 def test_committed_recipes_are_complete_training_configs(name, epochs):
     import yaml
 

@@ -1,6 +1,7 @@
 """What the notebooks find at smoke scale on the embedded synthetic default, read from their results documents.
 
-One `fer-workbench run --profile smoke` (a subprocess, as a user runs it) is shared by every test here; each
+One `fer-workbench run --profile smoke --ferplus VOTES` (a subprocess, as a user runs it; the votes are FER+-style
+votes written from the synthetic default's planted truth) is shared by every test here; each
 notebook then has its own test that reads ``results/NN_name.json`` and checks what the notebook found, not only
 that it ran. The synthetic default knows its truth (planted non-faces, the region each expression is drawn in),
 so the thresholds are about the data: a model that learned scores well above chance (1/7) on it.
@@ -53,11 +54,15 @@ class SmokeRun:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> SmokeRun:
+    from fer_workbench.data.synthetic import ensure_default_dataset, write_synthetic_ferplus_votes
+
     out = tmp_path_factory.mktemp("smoke") / "reports"
+    votes = write_synthetic_ferplus_votes(ensure_default_dataset("smoke", 0), out.parent / "votes.csv")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the package must quieten TensorFlow by itself
     process = subprocess.run([sys.executable, "-m", "fer_workbench.cli", "run", "--profile", "smoke", "--out",
-                              str(out), "--quiet"], capture_output=True, text=True, timeout=2400, env=env, check=False)
+                              str(out), "--ferplus", str(votes), "--quiet"], capture_output=True, text=True,
+                             timeout=2400, env=env, check=False)
     run_json = out / "run.json"
     assert run_json.exists(), process.stderr[-3000:]
     return SmokeRun(out, process, json.loads(run_json.read_text()))
@@ -118,6 +123,11 @@ def check_03_tune(found: dict) -> None:
     keras_models = {row["model"]: row["accuracy"] for row in found["comparison"] if row["kind"] == "keras"}
     assert keras_models
     assert min(keras_models.values()) >= COMPARED_KERAS_MIN_ACCURACY, keras_models
+    sources = {row["labels"]: row for row in found["label_sources"]}  # the same network on each label source
+    assert list(sources) == ["fer2013", "ferplus-majority", "ferplus-soft"]
+    assert [row["classes"] for row in sources.values()] == [7, 8, 8]
+    # the crowd votes the planted clean label, so FER+ labels are no harder to learn than the flipped originals
+    assert sources["ferplus-majority"]["PrivateTest accuracy"] >= COMPARED_KERAS_MIN_ACCURACY, sources
 
 
 def _check_model_choice(found: dict) -> None:
@@ -155,6 +165,11 @@ def check_05_metrics(found: dict) -> None:
     assert found["temperature"] > 0
     compared = {(row["model"], row["split"]) for row in found["models_compared"]}
     assert (RUN_MODEL, "PrivateTest") in compared
+    cross = {(row["model"], row["labels"], row["split"]): row for row in found["label_source_cross"]}
+    run_on_ferplus = cross[(RUN_MODEL, "ferplus-majority", "PrivateTest")]  # a 7-class model on FER+ labels
+    assert run_on_ferplus["classes"] == 7 and 0 < run_on_ferplus["n"] <= SMOKE_TEST_ROWS
+    assert run_on_ferplus["accuracy"] >= BEST_MODEL_MIN_ACCURACY - 0.1, run_on_ferplus
+    assert cross[(RUN_MODEL, "fer2013", "PrivateTest")]["n"] == SMOKE_TEST_ROWS
 
 
 def check_06_predict(found: dict) -> None:

@@ -47,6 +47,7 @@ def check_paths(args) -> None:
     is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``,
     ``--manifest``, a ``--model`` file) that are not regular files. Every subcommand goes through this, from
     ``main``, before TensorFlow is imported."""
+    from fer_workbench.config import model_file
     from fer_workbench.files import check_output_dir, check_output_file
 
     if getattr(args, "out", None):
@@ -56,9 +57,9 @@ def check_paths(args) -> None:
     model_is_file = args.command not in ("train", "ablate-cleaning")  # their --model names an architecture
     for option in ("config", "ferplus", "decisions", "model", "manifest"):
         value = getattr(args, option, None)
-        if not value or (option == "model" and (not model_is_file or value == "shipped")):
+        if not value or (option == "model" and not model_is_file):
             continue
-        path = Path(value).expanduser()
+        path = model_file(value) if option == "model" else Path(value).expanduser()
         if option == "decisions" and not path.exists():
             continue  # written later by the review widget; absent means "no decisions yet"
         kind = "model file" if option == "model" else "file"

@@ -23,8 +23,8 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     evaluate.add_argument("--split", default="PrivateTest",
                           help="split to evaluate (default PrivateTest; a folder without splits uses every image)")
-    evaluate.add_argument("--model", help=".keras model file or 'shipped' (default: the best of the shipped model "
-                          "and --run's model on PublicTest)")
+    evaluate.add_argument("--model", help=".keras model file, 'shipped' or 'shipped-ferplus' (default: the best on "
+                          "PublicTest of the shipped models whose classes fit --labels, and --run's model)")
     evaluate.add_argument("--run", help="a `fer-workbench run` directory whose notebook-03 model is a candidate")
     evaluate.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
     add_label_source(evaluate)
@@ -68,7 +68,8 @@ def cmd_evaluate(args) -> int:
 def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
     predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    predict.add_argument("--model", help=".keras model file (default: the shipped model)")
+    predict.add_argument("--model", help=".keras model file, 'shipped' (FER2013's 7 classes, the default) or "
+                                          "'shipped-ferplus' (FER+'s 8, with contempt)")
     add_owned_choice(predict, "--detector", Owned("fer_workbench.faces", "DETECTORS"), default="auto",
                       help="auto: Haar cascade, MTCNN when Haar finds nothing")
     predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")

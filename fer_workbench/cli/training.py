@@ -198,7 +198,8 @@ def cmd_tune(args) -> int:
 def _add_ship(commands) -> None:
     ship = commands.add_parser("ship", help="make a finished training run the package's default model")
     ship.add_argument("run", help="run directory written by fer-workbench train")
-    ship.add_argument("--to", help="destination .keras file (default: the package's shipped model)")
+    ship.add_argument("--to", help="destination .keras file (default: the package's shipped model of the run's "
+                                   "label source: FER2013's, or FER+'s)")
     ship.set_defaults(func=cmd_ship)
 
 
@@ -216,8 +217,9 @@ def cmd_ship(args) -> int:
 def _add_model_card(commands) -> None:
     card = commands.add_parser("model-card", help="evaluate a model and write its card figures and summary page")
     card.add_argument("--data", required=True, help="the FER2013 CSV the model was trained on")
-    card.add_argument("--model", help=".keras model file (default: the shipped model)")
+    card.add_argument("--model", help=".keras model file, 'shipped' or 'shipped-ferplus' (default: 'shipped')")
     card.add_argument("--split", default="PrivateTest")
+    add_label_source(card)
     add_skip_bad_rows(card)
     card.add_argument("--out", default="reports/fer2013", help="folder for the PNGs and model_card.md")
     add_json(card)
@@ -227,7 +229,9 @@ def _add_model_card(commands) -> None:
 def cmd_model_card(args) -> int:
     from fer_workbench.data import load_dataset, resolve_data_path
 
+    check_label_source(args)
     dataset = load_dataset(resolve_data_path(args.data, "smoke", DEFAULT_SEED), skip_bad_rows=args.skip_bad_rows)
+    dataset = labelled(args, dataset)
     from fer_workbench.model_card import write_card_report  # TensorFlow, once the data is known to be good
     from fer_workbench.models.registry import resolve_model_path
     with progress_to_stderr(args.json):

@@ -219,6 +219,38 @@ def write_synthetic_dataset(directory: str | os.PathLike, n_rows: int, seed: int
     return csv_path
 
 
+def write_synthetic_ferplus_votes(csv_path: str | os.PathLike, votes_path: str | os.PathLike | None = None,
+                                  agreement: float = 0.8, seed: int = 0) -> Path:
+    """A FER+-format votes file (fer2013new.csv's columns, one row per data row) for a synthetic CSV, from its
+    planted truth: ten annotators per face, each voting the *clean* label with probability ``agreement`` (so the
+    crowd majority undoes FER2013-style label flips) and another emotion or contempt otherwise; planted non-faces
+    get "not a face" votes. Default path: ``<stem>.ferplus.csv`` beside the CSV. For trying FER+ label sources
+    (``--ferplus``) without the real votes."""
+    from fer_workbench.data import load_dataset
+    from fer_workbench.data.ferplus import EMOTION_COLUMNS, FERPLUS_TO_FER, VOTE_COLUMNS
+
+    csv_path = Path(csv_path)
+    truth, dataset = load_truth_for(csv_path), load_dataset(csv_path, progress=False)
+    rng = np.random.default_rng(seed)
+    column_of = {label: VOTE_COLUMNS.index(name) for name, label in FERPLUS_TO_FER.items()}
+    votes = np.zeros((len(dataset), len(VOTE_COLUMNS)), np.int64)
+    for row, label in enumerate(truth.clean_labels[dataset.row_ids]):
+        if truth.nonface[dataset.row_ids[row]]:
+            votes[row, VOTE_COLUMNS.index("NF")] = 10
+            continue
+        agree = rng.random(10) < agreement
+        votes[row, column_of[int(label)]] += int(agree.sum())
+        for column in rng.integers(0, len(EMOTION_COLUMNS), int((~agree).sum())):
+            votes[row, column] += 1
+    lines = ["Usage,Image name," + ",".join(VOTE_COLUMNS)]
+    lines += [f"{split},fer{row:07d}.png," + ",".join(map(str, counts))
+              for split, row, counts in zip(dataset.splits, dataset.row_ids, votes, strict=True)]
+    target = Path(votes_path) if votes_path else csv_path.with_name(
+        csv_path.name.removesuffix(".gz").removesuffix(".csv") + ".ferplus.csv")
+    atomic_write_bytes(target, ("\n".join(lines) + "\n").encode())
+    return target
+
+
 def ensure_default_dataset(profile="smoke", seed: int = 0) -> Path:
     """The profile's embedded synthetic dataset in the default data directory, generated on first use."""
     from fer_workbench import config

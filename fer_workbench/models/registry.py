@@ -23,18 +23,19 @@ def run_model_path(output_dir: str | os.PathLike) -> Path:
 
 
 def resolve_model_path(path: str | os.PathLike | None) -> Path:
-    """The given model file ("shipped" names the package's model), else the shipped model: what photo prediction
-    and model cards use. Analyses of a dataset use ``choose_model`` instead."""
-    from fer_workbench.config import shipped_model_path
+    """The given model file or shipped model's name ("shipped", "shipped-ferplus"), else the shipped FER2013 model:
+    what photo prediction and model cards use. Analyses of a dataset use ``choose_model`` instead."""
+    from fer_workbench.config import model_file, shipped_model_paths
 
-    path = shipped_model_path() if not path or str(path) == "shipped" else Path(path)
+    path = model_file(path or "shipped")
     if not path.is_file():
-        raise WorkbenchError(f"{path}: no such model file" + ("" if path != shipped_model_path() else
+        raise WorkbenchError(f"{path}: no such model file" + ("" if path not in shipped_model_paths() else
                              "; pass --model PATH (a .keras file from fer-workbench train)"))
     return path
 
 
 SHIPPED_LABEL = "shipped FER2013 model"
+SHIPPED_FERPLUS_LABEL = "shipped FER+ model"
 RUN_LABEL = "this run's notebook-03 model"
 SELECTION_SPLIT = "PublicTest"
 CHOICE_FILE = "model_choice.json"
@@ -94,6 +95,17 @@ class ModelChoice:
                                                if c.compatible and c.path != self.path]
         return dict(ordered)
 
+    def every_model(self) -> dict[str, Path]:
+        """``models()`` plus the candidates left out for their classes and every shipped model: what a table that
+        scores models across label sources compares."""
+        from fer_workbench.config import shipped_model_paths
+
+        every = {**self.models(), **{c.label: c.path for c in self.candidates}}
+        for path in shipped_model_paths():
+            if path.is_file() and path not in every.values():
+                every[_label_for(path, None)] = path
+        return every
+
     def load(self) -> keras.Model:
         """The chosen model (loaded once)."""
         if self.path not in self._loaded:
@@ -107,6 +119,8 @@ def _label_for(path: Path, output_dir) -> str:
     resolved = path.resolve()
     if resolved == shipped_model_path().resolve():
         return SHIPPED_LABEL
+    if resolved == shipped_model_path("shipped-ferplus").resolve():
+        return SHIPPED_FERPLUS_LABEL
     if output_dir and resolved == run_model_path(output_dir).resolve():
         return RUN_LABEL
     return path.name
@@ -136,24 +150,25 @@ def choose_model(model_path: str | os.PathLike | None, output_dir: str | os.Path
                  split: str = SELECTION_SPLIT) -> ModelChoice:
     """The one rule for which model a run analyses (notebooks 04–06, ``evaluate``, the index).
 
-    An explicit ``model_path`` (a file, or "shipped") wins. Otherwise every compatible candidate — the model
-    notebook 03 trained in ``output_dir`` and the shipped FER2013 model, when its classes and image size are the
-    data's — is scored on ``split`` (PublicTest: selection never looks at PrivateTest) and the most accurate is
-    chosen; ties go to the run's own model. The choice is cached in ``output_dir/model_choice.json`` for the same
-    data and model files, so every notebook of a run analyses the same model.
+    An explicit ``model_path`` (a file, or a shipped model's name) wins. Otherwise every compatible candidate — the
+    model notebook 03 trained in ``output_dir`` and the shipped models (FER2013's and FER+'s), when their classes
+    and image size are the data's — is scored on ``split`` (PublicTest: selection never looks at PrivateTest) and
+    the most accurate is chosen; ties go to the run's own model. The choice is cached in
+    ``output_dir/model_choice.json`` for the same data and model files, so every notebook of a run analyses the same
+    model.
     """
-    from fer_workbench.config import shipped_model_path
+    from fer_workbench.config import model_file, shipped_model_paths
 
     if model_path:
-        path = shipped_model_path() if str(model_path) == "shipped" else Path(model_path)
+        path = model_file(model_path)
         if not path.is_file():
             raise WorkbenchError(f"{path}: no such model file")
         return ModelChoice(path=path, label=_label_for(path, output_dir), rule="explicit", split=split,
                            candidates=[Candidate(_label_for(path, output_dir), path)])
-    paths = ([run_model_path(output_dir)] if output_dir else []) + [shipped_model_path()]
+    paths = ([run_model_path(output_dir)] if output_dir else []) + shipped_model_paths()
     paths = [p for p in paths if p.is_file()]
     if not paths:
-        raise WorkbenchError("no model to analyse: this run has no notebook-03 model and the shipped model is "
+        raise WorkbenchError("no model to analyse: this run has no notebook-03 model and the shipped models are "
                              "missing; pass --model PATH (a .keras file from fer-workbench train)")
     cache = Path(output_dir) / CHOICE_FILE if output_dir else None
     key = _candidate_key(paths, dataset, split)

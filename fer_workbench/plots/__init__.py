@@ -46,6 +46,7 @@ from fer_workbench.plots.style import SPLIT_COLORS, use_offline_plotly
 from fer_workbench.plots.training import (
     comparison_bars,
     importance_bar,
+    label_source_bars,
     learning_curves,
     learning_curves_static,
     tuning_parallel_coordinates,
@@ -54,8 +55,9 @@ from fer_workbench.plots.training import (
 __all__ = ["SPLIT_COLORS", "VERDICT_COLORS", "before_after_bars", "class_counts_bar", "class_sample_grid",
            "class_selector_figure", "cleaning_ablation_figure", "comparison_bars", "confusion_heatmap",
            "count_table_heatmap", "deletion_insertion_plot", "face_scores_bar", "image_grid", "image_mosaic",
-           "imbalance_bar", "importance_bar", "intensity_distributions", "learning_curves", "learning_curves_static",
-           "mean_face_panel", "method_comparison", "overlay_rgb", "pair_grid", "per_class_bars", "perturbation_gallery",
-           "photo_with_boxes", "pixel_histogram", "pr_figure", "randomisation_plot", "region_bars",
-           "reliability_diagram", "robustness_figure", "roc_figure", "saliency_overlay_grid", "score_histogram",
-           "split_metrics_bars", "tuning_parallel_coordinates", "use_offline_plotly"]
+           "imbalance_bar", "importance_bar", "intensity_distributions", "label_source_bars", "learning_curves",
+           "learning_curves_static", "mean_face_panel", "method_comparison", "overlay_rgb", "pair_grid",
+           "per_class_bars", "perturbation_gallery", "photo_with_boxes", "pixel_histogram", "pr_figure",
+           "randomisation_plot", "region_bars", "reliability_diagram", "robustness_figure", "roc_figure",
+           "saliency_overlay_grid", "score_histogram", "split_metrics_bars", "tuning_parallel_coordinates",
+           "use_offline_plotly"]

@@ -74,3 +74,13 @@ def comparison_bars(table: pd.DataFrame, label: str = "model") -> go.Figure:
         id_vars=label, value_vars=["accuracy", "macro_f1", "leakage_free_accuracy"], var_name="metric")
     fig = px.bar(long, x=label, y="value", color="metric", barmode="group", title="PrivateTest scores")
     return fig.update_layout(yaxis_range=[0, 1], xaxis_title=None)
+
+
+def label_source_bars(table: pd.DataFrame) -> go.Figure:
+    """Per label source (``comparison.label_source_comparison``): accuracy on its own PublicTest and PrivateTest
+    labels, and on the common ground of PrivateTest's FER+ majority over the shared classes."""
+    columns = ["PublicTest accuracy", "PrivateTest accuracy", "PrivateTest FER+ majority, shared classes"]
+    long = table.melt(id_vars="labels", value_vars=columns, var_name="scored on")
+    fig = px.bar(long, x="labels", y="value", color="scored on", barmode="group",
+                 title="The same network trained on each label source")
+    return fig.update_layout(yaxis_range=[0, 1], xaxis_title="trained on", yaxis_title="accuracy")
