@@ -56,6 +56,7 @@ def main() -> int:
     for _ in range(args.warmup):
         detector.detect_emotions(photo)
     say({"fer_version": getattr(fer, "__version__", "?"), "python": sys.executable, "opencv": cv2.__version__,
+         "emotion_model": "TensorFlow Lite" if getattr(detector, "use_tflite", False) else "Keras",
          "opencv_threads": cv2.getNumThreads(), "import_s": import_s, "first_call_ms": first_ms})
 
     for line in sys.stdin:

@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_photo_predict.py [--model PATH] [--runs 30] [--bl
 
 Our side: `FacePredictor(model).predict_photo(path)` on skimage's astronaut as a 512×512 JPEG file (the photo
 bench_face_detection.py times), median wall and CPU ms over --runs calls after warm-up, with a breakdown (decode,
-detect, crop, model, rest) from the same functions timed one by one. Model: --model, else the shipped FER2013
+detect, crop, model, rest) from the same functions, called in turn. Model: --model, else the shipped FER2013
 model, else an untrained model of its architecture (configs/fer2013-cpu.yaml; timings do not depend on the weights).
 
 Peer side: `FER(mtcnn=False).detect_emotions(path)` of the `fer` package, timed by benchmarks/_fer_peer.py inside a
@@ -14,19 +14,20 @@ of runs and the same warm-up. The peer process stays up and the two sides take t
 alternating), so a busy machine slows both alike; medians are over all calls. `fer` never goes into the project's
 dependencies. Without --peer-python, or if the peer fails, the peer is reported as not measured.
 
-Peer environment recipe (no TensorFlow download: the peer borrows this project's venv for everything but `fer`):
+Peer environment recipe, for the newest `fer` (25.10.x: Haar cascade + a quantised TensorFlow Lite emotion model
+by default), with no TensorFlow download (the peer borrows this project's venv for everything but `fer`):
 
     python3 -m venv /tmp/peer-venv
-    /tmp/peer-venv/bin/pip install --no-deps fer==22.5.1 "moviepy<2" proglog decorator imageio-ffmpeg
-    # (fer 22.5.1 imports moviepy)
+    /tmp/peer-venv/bin/pip install --no-deps fer
     echo /work/main/.venv/lib/python3.11/site-packages \
         > /tmp/peer-venv/lib/python3.11/site-packages/zz_workbench_venv.pth
 
-(the .pth line: TensorFlow, OpenCV (headless: has CascadeClassifier and cv2.data), NumPy, pandas, Pillow, requests,
-matplotlib and tqdm come from the project's venv; fer's declared opencv-contrib-python, facenet-pytorch (torch;
-MTCNN only) and ffmpeg are not needed for FER(mtcnn=False)). The latest fer (25.10.x, TFLite emotion model by
-default) installs the same way without moviepy: `pip install --no-deps fer` (its `from fer import FER` is broken;
-the worker falls back to `from fer.fer import FER`).
+(the .pth line: TensorFlow (whose tf.lite.Interpreter runs fer's .tflite model), OpenCV (headless: has
+CascadeClassifier and cv2.data), NumPy, Pillow and requests come from the project's venv; fer's declared
+opencv-contrib-python, facenet-pytorch (torch; MTCNN only) and ffmpeg/moviepy (video only) are not needed for
+FER(mtcnn=False). fer 25.10.x's `from fer import FER` is broken; the worker falls back to `from fer.fer import FER`.)
+The older fer 22.5.1 (Keras emotion model) installs the same way plus the moviepy it imports:
+`pip install --no-deps fer==22.5.1 "moviepy<2" proglog decorator imageio-ffmpeg`; pass both Pythons to compare.
 
 Then faces/s (and photos/s) over a folder of --copies copies of the photo and over a small mixed folder (one-, two-,
 four- and six-face composites of the astronaut, skimage's cameraman, a face-free photo) through
@@ -144,7 +145,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import cv2
-    from _common import astronaut_jpeg, machine_line, model_for_benchmark, samples, timed
+    from _common import astronaut_jpeg, machine_line, model_for_benchmark, samples
 
     from fer_workbench import faces
     from fer_workbench.inference import CropPredictor
@@ -210,11 +211,13 @@ def main() -> int:
         info, last = peers[i].info, times["last"]
         peer_wall, peer_cpu = statistics.median(times["walls"]), statistics.median(times["cpus"])
         ratio = wall / peer_wall
-        print(f"peer: fer {info['fer_version']} FER(mtcnn=False).detect_emotions(path) in {peers[i].python} "
+        print(f"peer: fer {info['fer_version']} FER(mtcnn=False).detect_emotions(path), "
+              f"{info.get('emotion_model', '?')} emotion model, in {peers[i].python} "
               f"(import {info['import_s']:.1f} s, first call {info['first_call_ms']:.0f} ms): {peer_wall:.1f} ms "
               f"wall, {peer_cpu:.1f} ms CPU (median); {last['faces']} face(s) {last['boxes']} {last['labels']}")
-        print(f"  ours / fer {info['fer_version']}: {wall:.1f} / {peer_wall:.1f} ms = {ratio:.2f} "
-              f"(CPU {cpu / peer_cpu:.2f}); target ≤ {TARGET_RATIO}: {'PASS' if ratio <= TARGET_RATIO else 'FAIL'}")
+        print(f"  ours / fer {info['fer_version']}: wall {wall:.1f} / {peer_wall:.1f} ms = {ratio:.2f}, CPU "
+              f"{cpu:.1f} / {peer_cpu:.1f} ms = {cpu / peer_cpu:.2f}; target ≤ {TARGET_RATIO} (wall): "
+              f"{'PASS' if ratio <= TARGET_RATIO else 'FAIL'}")
 
     # Where our time goes: the steps predict_photo takes, timed one by one.
     photo = load_photo(photo_path)
@@ -225,12 +228,19 @@ def main() -> int:
              f"detect ({args.detector}, {len(found)} face)": lambda: faces.detect_faces(photo, args.detector),
              "crop to 48×48 (crop_faces)": lambda: faces.crop_faces(photo, found),
              f"model ({len(crops)} crop{', TTA' if args.tta else ''})": lambda: classify(crops)}
-    parts = {label: timed(fn, args.runs)[:2] for label, fn in steps.items()}
-    print(f"\n{'ours, step by step':32} {'wall ms':>8} {'CPU ms':>7} {'share':>6}")
+    timings: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in steps}
+    for _ in range(args.runs):  # the steps in turn, one call each, so that a load change hits them alike
+        for label, fn in steps.items():
+            walls, cpus, _ = samples(fn, 1)
+            timings[label][0].extend(walls)
+            timings[label][1].extend(cpus)
+    parts = {label: (statistics.median(w), statistics.median(c)) for label, (w, c) in timings.items()}
+    print(f"\n{'ours, step by step':32} {'wall ms':>8} {'CPU ms':>7} {'wall %':>6} {'CPU %':>6}")
     for label, (part_wall, part_cpu) in parts.items():
-        print(f"  {label:30} {part_wall:8.1f} {part_cpu:7.1f} {part_wall / wall:6.0%}")
-    rest = wall - sum(w for w, _ in parts.values())
-    print(f"  {'rest (bookkeeping, variance)':30} {rest:8.1f} {'':7} {rest / wall:6.0%}")
+        print(f"  {label:30} {part_wall:8.1f} {part_cpu:7.1f} {part_wall / wall:6.0%} {part_cpu / cpu:6.0%}")
+    rest_wall, rest_cpu = wall - sum(w for w, _ in parts.values()), cpu - sum(c for _, c in parts.values())
+    print(f"  {'rest (bookkeeping, variance)':30} {rest_wall:8.1f} {rest_cpu:7.1f} {rest_wall / wall:6.0%} "
+          f"{rest_cpu / cpu:6.0%}")
 
     print("\nfolders (one pass each, after warm-up):")
     for folder in (copies, mixed):
@@ -241,7 +251,9 @@ def main() -> int:
         print(f"  {'ours':11} {folder.name:7} {found_total / seconds:6.1f} faces/s {len(results) / seconds:6.1f} "
               f"photos/s ({found_total} faces in {len(results)} photos, {seconds:.2f} s)")
         if folder is mixed:
-            print("    faces per file: " + ", ".join(f"{Path(r.file).name} {len(r.faces)}" for r in results))
+            print("    faces per file (detector when not Haar): " + ", ".join(
+                f"{Path(r.file).name} {len(r.faces)}"
+                + "".join(sorted({f' {f.detector}' for f in r.faces if f.detector != 'haar'})) for r in results))
         for i in theirs:
             try:
                 entry = peers[i].ask(f"folder {folder}")

@@ -6,10 +6,11 @@ Detectors
   runs first; only when it finds nothing do the alt2 frontal cascade and the profile cascade (on the image and on
   its mirror image, since that cascade knows only one side) run, their boxes merged by non-maximum suppression.
   No keypoints, so no alignment.
-* ``"mtcnn"`` — the `mtcnn` package's three-stage CNN (TensorFlow): slower (hundreds of ms on CPU, seconds for the
-  first call while TensorFlow loads) but much better on tilted, partly turned, small or badly lit faces, and it
-  gives five keypoints (eyes, nose, mouth corners) that `crop_face(..., align=True)` uses to level the eyes.
-  The detector is built once per process and cached; its weights ship inside the package (no network).
+* ``"mtcnn"`` — the `mtcnn` package's three-stage CNN (TensorFlow): slower (somewhat more than Haar's tens of ms
+  on a 512-px photo on CPU, seconds for the first call while TensorFlow loads) but much better on tilted, partly turned,
+  small or badly lit faces, and it gives five keypoints (eyes, nose, mouth corners) that `crop_face(...,
+  align=True)` uses to level the eyes. The detector is built once per process and cached, its three networks
+  traced as graphs (`_trace_stage`); its weights ship inside the package (no network).
 * ``"auto"`` (default) — the frontal Haar cascade first; MTCNN only when it finds nothing (the Haar fallback
   cascades are skipped: MTCNN is both better and, on the downscaled image, not slower than running three more
   cascades). Caveat: if Haar finds some faces of a group photo, the others are not looked for by MTCNN — pass
@@ -48,6 +49,11 @@ CROP_MARGIN = 0.2  # added on each side of the (squared) box, as a fraction of i
 # 1.1 / 5 votes (fewer levels, so fewer votes per face: 3 at 1.2 is about as strict as 5 at 1.1) with the same
 # recall and false positives in our checks: 45/60 of skimage's astronaut scaled ×0.5-1.5, rotated ±15°,
 # gamma 0.6-1.6, and 9 boxes on 132 face-free images (22 skimage photos × 3 scales × mirror) for both.
+# The frontal cascade is about two thirds of a one-face photo's CPU time (bench_photo_predict.py), half of it in the
+# pyramid levels ≥ 2× the window, which OpenCV scans at every pixel rather than every other one. Scanning less was
+# measured and rejected (issue 17): those levels at every other pixel or every other level, region-of-interest passes
+# seeded by skimage's LBP cascade or by a sparse pre-scan, or detection below min_face with the box refined later
+# each lost faces on scaled/rotated/gamma astronauts or LFW mosaics, or got slower on group photos.
 HAAR_WINDOW = 24  # the frontal cascade's training window; Haar cannot see faces smaller than this
 HAAR_SCALE_FACTOR = 1.2
 HAAR_MIN_NEIGHBORS = 3
@@ -211,10 +217,30 @@ def mtcnn_detector():
             # Absolute paths: mtcnn would otherwise first look for pnet.lz4 etc. in the working directory.
             weights = importlib.resources.files("mtcnn.assets.weights")
             device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
-            _mtcnn_detector = MTCNN(stages=[StagePNet(weights=str(weights / "pnet.lz4")),
-                                            StageRNet(weights=str(weights / "rnet.lz4")),
-                                            StageONet(weights=str(weights / "onet.lz4"))], device=device)
+            stages = [StagePNet(weights=str(weights / "pnet.lz4")), StageRNet(weights=str(weights / "rnet.lz4")),
+                      StageONet(weights=str(weights / "onet.lz4"))]
+            for stage, input_shape in zip(stages, MTCNN_STAGE_INPUTS, strict=True):
+                _trace_stage(stage, input_shape)
+            _mtcnn_detector = MTCNN(stages=stages, device=device)
         return _mtcnn_detector
+
+
+MTCNN_STAGE_INPUTS = ((None, None, None, 3), (None, 24, 24, 3), (None, 48, 48, 3))  # PNet (any size), RNet, ONet
+
+
+def _trace_stage(stage, input_shape: tuple) -> None:
+    """Run an mtcnn stage's Keras network as one traced graph instead of layer by layer in eager mode.
+
+    mtcnn 1.0 calls its three small networks eagerly (``self._model(x)`` once per pyramid level and per batch of
+    patches), where Keras's per-layer Python overhead is most of the cost: a `tf.function` with a fixed signature is
+    traced once per process and computes the same numbers 3-4× faster (same boxes, scores and keypoints; tested).
+    A stage without that attribute (another mtcnn version) is left as it is.
+    """
+    import tensorflow as tf
+
+    network = getattr(stage, "_model", None)
+    if callable(network) and not isinstance(network, tf.types.experimental.GenericFunction):
+        stage._model = tf.function(network, input_signature=[tf.TensorSpec(input_shape, tf.float32)])
 
 
 def mtcnn_faces(rgb: np.ndarray, min_size: int = MTCNN_MIN_FACE, min_score: float = MTCNN_MIN_SCORE) -> list[Face]:

@@ -11,6 +11,7 @@ from fer_workbench import faces as faces_module
 from fer_workbench.data.folders import read_gray48
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.faces import (
+    KEYPOINT_NAMES,
     Face,
     crop_face,
     crop_faces,
@@ -263,3 +264,31 @@ def test_auto_falls_back_to_mtcnn_only_when_haar_finds_nothing(offline_mtcnn, as
     found = detect_faces(astronaut, "auto")
     assert [f.detector for f in found] == ["mtcnn"] and inside(ASTRONAUT_FACE_CENTRE, found[0].box)
     assert detect_faces(skimage_data.chelsea(), "auto") == []  # a cat: nobody, by either detector
+
+
+def test_mtcnn_networks_run_as_traced_graphs_with_unchanged_results(offline_mtcnn, astronaut):
+    """The cached detector runs mtcnn's three networks as traced tf.functions (speed); an eager detector built the
+    package's plain way finds the same box, score and keypoints."""
+    import importlib.resources
+
+    import tensorflow as tf
+    from mtcnn import MTCNN
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    assert all(isinstance(stage._model, tf.types.experimental.GenericFunction) for stage in offline_mtcnn.stages)
+    weights = importlib.resources.files("mtcnn.assets.weights")
+    eager = MTCNN(stages=[StagePNet(weights=str(weights / "pnet.lz4")), StageRNet(weights=str(weights / "rnet.lz4")),
+                          StageONet(weights=str(weights / "onet.lz4"))], device="CPU:0")
+    assert not isinstance(eager.stages[0]._model, tf.types.experimental.GenericFunction)
+    tilted = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((223, 118), -25, 1.0), (512, 512),
+                            borderMode=cv2.BORDER_REFLECT)
+    for rgb in (astronaut, tilted, skimage_data.coffee()):
+        small = cv2.resize(rgb, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+        traced, plain = offline_mtcnn.detect_faces(small), eager.detect_faces(small)
+        assert len(traced) == len(plain)
+        for a, b in zip(traced, plain, strict=True):
+            assert np.abs(np.subtract(a["box"], b["box"])).max() <= 1
+            assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-4)
+            for name in KEYPOINT_NAMES:
+                assert a["keypoints"][name] == pytest.approx(b["keypoints"][name], abs=0.5)
+    assert len(offline_mtcnn.detect_faces(cv2.resize(astronaut, None, fx=0.4, fy=0.4))) == 1  # the test saw a face
