@@ -108,19 +108,32 @@ class FacePredictor:
             start += len(faces)
         return [entry for entry, _, _ in found]
 
+    def predict_video(self, source, **options):
+        """One clip: faces tracked through it, scores per analysed frame (``video.predict_video`` takes the
+        options: every, fps, max_frames, smooth, progress, ...); a bad clip is a result with ``error`` set."""
+        from fer_workbench.video import predict_video
+
+        return predict_video(self, source, **options)
+
+    def classify_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 48, 48) uint8 face crops → (n, classes) probabilities in one model call (n may be 0)."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.atleast_2d(self._predict(crops))
+
     def _face(self, face: Face, probs: np.ndarray, crop: np.ndarray) -> FacePrediction:
         scores = dict(zip(self.class_names, probs.tolist(), strict=True))
         return FacePrediction(box=tuple(int(v) for v in face.box), label=self.class_names[int(np.argmax(probs))],
                               scores=scores, detector=face.detector, crop=crop)
 
 
-def expand_inputs(paths) -> list[Path]:
-    """Files as given (kept even when missing, so they get their own error entry) and images inside folders;
-    a leading ``~`` is the home folder."""
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """Files as given (kept even when missing, so they get their own error entry) and, inside folders, the files
+    whose names end in one of ``suffixes`` (images by default); a leading ``~`` is the home folder."""
     out: list[Path] = []
     for path in (Path(p).expanduser() for p in paths):
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
         else:
             out.append(path)
     return out

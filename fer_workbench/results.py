@@ -305,8 +305,16 @@ def metrics_results(choice, headline: pd.DataFrame, temperature: float | None = 
 # --------------------------------------------------------------------------------------------- 06 predict
 
 
-def prediction_results(choice, predictions: list, detector: str) -> dict:
-    """06: photos read, faces found, the emotions predicted, and the model (and why)."""
+def video_results(clip) -> dict:
+    """A clip's part of 06's record: its frames, tracks (with dominant labels) and cuts, without per-frame data."""
+    return {"file": Path(clip.file).name, "fps": clip.fps, "frames_total": clip.frames_total,
+            "frames_analysed": clip.frames_analysed, "faces_found": clip.faces_found, "cuts": list(clip.cuts),
+            "tracks": clip.tracks_dicts(), "error": clip.error}
+
+
+def prediction_results(choice, predictions: list, detector: str, clip=None) -> dict:
+    """06: photos read, faces found, the emotions predicted, and the model (and why); with ``clip`` (a
+    ``video.VideoPrediction``), the clip's tracks too."""
     faces = [face for result in predictions for face in result.faces]
     labels = Counter(face.label for face in faces)
     problems = {Path(r.file).name: r.error for r in predictions if not r.faces}
@@ -314,10 +322,14 @@ def prediction_results(choice, predictions: list, detector: str) -> dict:
                  f"photo(s) (detector {detector})"),
                 "predicted: " + (", ".join(f"{label} {n}" for label, n in labels.most_common()) or "nothing"),
                 choice.summary()]
+    if clip is not None:
+        headline.insert(2, f"video {Path(clip.file).name}: {len(clip.tracks)} track(s) in {clip.frames_analysed} "
+                           f"analysed frame(s), {len(clip.cuts)} cut(s)"
+                           + "".join(f"; #{t['track']} mostly {t['dominant_label']}" for t in clip.tracks_dicts()))
     return {**_model_fields(choice), "photos": len(predictions), "faces_found": len(faces),
             "photos_with_faces": sum(1 for r in predictions if r.faces), "labels": dict(labels),
             "problems": problems, "detector": detector, "faces": [r.to_dict() for r in predictions],
-            "headline": headline}
+            "video": None if clip is None else video_results(clip), "headline": headline}
 
 
 # --------------------------------------------------------------------------------------------- thumbnails
@@ -342,4 +354,5 @@ def first_photo_figure(predictions: list):
 
 
 __all__ = ["cleaning_results", "confusion_figure", "explore_results", "first_photo_figure", "headline_metrics",
-           "metrics_results", "planted_truth_scores", "prediction_results", "saliency_results", "tuning_results"]
+           "metrics_results", "planted_truth_scores", "prediction_results", "saliency_results", "tuning_results",
+           "video_results"]

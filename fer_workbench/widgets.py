@@ -300,6 +300,110 @@ def predict_upload(predictor, method: str | None = "gradcam") -> widgets.VBox:
     return box
 
 
+MAX_CLIP_UPLOAD_BYTES = 500_000_000  # an upload is held in memory by the widget before it is saved
+
+
+def video_views(clip) -> list:
+    """What to display for one ``video.VideoPrediction``: a heading, its summary or problem, the emotion timeline
+    per track, the key frames with numbered boxes and the tracks table. Never raises for a bad clip."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    from fer_workbench.plots import video_key_frames, video_timeline
+
+    views: list = [HTML(f"<h4>{escape(str(clip.file))}</h4>")]
+    if clip.readable:
+        views.append(HTML(f"<p>{escape(clip.summary())}</p>"))
+    if clip.error:
+        views.append(HTML(f'<p style="color:#b00020">⚠ {escape(clip.message)}</p>'))
+    if not clip.frames:
+        return views
+    try:
+        views += [video_timeline(clip), video_key_frames(clip), clip.tracks_table()]
+    except Exception as exc:  # noqa: BLE001 -- a rendering problem becomes a message, never a traceback
+        views.append(HTML(f'<p style="color:#b00020">⚠ could not show {escape(str(clip.file))}: '
+                          f"{escape(str(exc))}</p>"))
+    return views
+
+
+def save_clip_uploads(value, folder) -> tuple[list, list[str]]:
+    """Write the clips of a FileUpload ``value`` into ``folder`` (atomically, under their own file name) and return
+    (paths written, one message per upload refused: too large, not a video name, empty)."""
+    from pathlib import Path
+
+    from fer_workbench.files import atomic_write_bytes
+    from fer_workbench.video import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
+
+    folder = Path(folder).expanduser()
+    items = list(value.values()) if isinstance(value, dict) else list(value or ())
+    saved, problems = [], []
+    for k, item in enumerate(items, start=1):
+        name = Path(str(item.get("name") or (item.get("metadata") or {}).get("name") or f"upload {k}")).name
+        raw = item.get("content") or b""
+        size = max(int(item.get("size") or 0), len(raw))
+        if Path(name).suffix.lower() not in VIDEO_SUFFIXES | ANIMATION_SUFFIXES:
+            problems.append(f"{name}: not a video file name (expected one of "
+                            f"{', '.join(sorted(VIDEO_SUFFIXES | ANIMATION_SUFFIXES))})")
+        elif size > MAX_CLIP_UPLOAD_BYTES:
+            problems.append(f"{name}: {size / 1e6:.0f} MB is too large to upload (limit "
+                            f"{MAX_CLIP_UPLOAD_BYTES / 1e6:g} MB; set video_path to the file instead)")
+        elif size == 0:
+            problems.append(f"{name}: empty file (0 bytes)")
+        else:
+            saved.append(atomic_write_bytes(folder / name, bytes(raw)))
+    return saved, problems
+
+
+def video_picker(predictor, folder, **options) -> widgets.VBox:
+    """Choose a clip from ``folder`` or upload one (saved into ``folder``); it is analysed
+    (``predictor.predict_video(path, **options)``) and shown with ``video_views``. The box's ``analyse(path)``
+    and ``receive(value)`` run what choosing and uploading trigger; ``last`` holds the latest result."""
+    from pathlib import Path
+
+    from IPython.display import display
+
+    from fer_workbench.video import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
+
+    folder = Path(folder).expanduser()
+
+    def clips() -> list[str]:
+        found = folder.iterdir() if folder.is_dir() else ()
+        return sorted(p.name for p in found if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | ANIMATION_SUFFIXES)
+
+    choose = widgets.Dropdown(options=clips(), value=None, description="clip")
+    upload = widgets.FileUpload(accept="video/*,.gif,.mkv,.webm,.avi", multiple=False, description="upload")
+    status = widgets.HTML(f"Choose a clip in {folder} or upload one (up to {MAX_CLIP_UPLOAD_BYTES / 1e6:g} MB).")
+    output = widgets.Output()
+    box = widgets.VBox([widgets.HBox([choose, upload]), status, output])
+    box.last = None
+
+    def analyse(path):
+        status.value = f"analysing {Path(path).name} …"
+        output.clear_output()
+        with output:
+            clip = predictor.predict_video(path, **options)
+            for view in video_views(clip):
+                display(view)
+        box.last = clip
+        status.value = clip.summary() if clip.readable else clip.message
+        return clip
+
+    def receive(value):
+        saved, problems = save_clip_uploads(value, folder)
+        if saved:
+            choose.options = clips()
+            choose.value = saved[-1].name  # analysing follows from the selection
+        if problems:
+            status.value = "; ".join(problems)
+        return saved
+
+    choose.observe(lambda change: change["new"] and analyse(folder / change["new"]), names="value")
+    upload.observe(lambda change: change["new"] and receive(change["new"]), names="value")
+    box.analyse, box.receive = analyse, receive
+    return box
+
+
 def _class_numbers(y_true, proba, class_names, k: int) -> str:
     from fer_workbench.metrics import per_class_table, top_confusions
 

@@ -87,7 +87,8 @@ def upload_photo(page, photo: Path, timeout_s: float):
     box's status line, that face line ("face 1: happy (87%) · ...") and the box's whole text."""
     import re
 
-    upload_button = page.locator(".widget-upload")
+    # The photos' upload button (the page also has the video section's clip upload, labelled "upload").
+    upload_button = page.locator(".widget-upload").filter(has_text="photos")
     upload_button.first.wait_for(timeout=timeout_s * 1000)
     assert upload_button.count() == 1
     box = page.locator(".widget-vbox").filter(has=upload_button).last

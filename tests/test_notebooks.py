@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from fer_workbench.config import project_root
+from fer_workbench.video import DEMO_CUT_FRAME, DEMO_FPS, DEMO_FRAMES, DEMO_TRACKS
 
 NOTEBOOKS = sorted(p.stem for p in (project_root() / "notebooks").glob("[0-9]*.ipynb"))
 SMOKE_ROWS, SMOKE_TEST_ROWS = 2000, 200  # the smoke default: 2,000 images, 10 % each in PublicTest / PrivateTest
@@ -178,6 +179,11 @@ def check_06_predict(found: dict) -> None:
     assert sum(found["labels"].values()) == found["faces_found"]
     face = found["faces"][0]["faces"][0] if found["faces"][0]["faces"] else None
     assert face is None or abs(sum(face["scores"].values()) - 1) < 1e-3
+    clip = found["video"]  # the demo clip: one person, a cut, another person, a third entering (fer_workbench.video)
+    assert clip["file"] == "demo_clip.mp4" and clip["error"] is None, clip
+    assert clip["frames_analysed"] == clip["frames_total"] == DEMO_FRAMES and clip["cuts"] == [DEMO_CUT_FRAME]
+    assert [t["track"] for t in clip["tracks"]] == list(range(1, DEMO_TRACKS + 1)), clip["tracks"]
+    assert clip["tracks"][0]["last_time"] < DEMO_CUT_FRAME / DEMO_FPS <= clip["tracks"][1]["first_time"]
 
 
 CHECKS = {name.removeprefix("check_"): check for name, check in globals().items() if name.startswith("check_")}

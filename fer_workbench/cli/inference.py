@@ -1,6 +1,9 @@
-"""Subcommands that use a trained model: `evaluate` (metrics on a dataset split) and `predict` (faces in photos)."""
+"""Subcommands that use a trained model: `evaluate` (metrics on a dataset split) and `predict` (faces in photos and
+video clips)."""
 
 from __future__ import annotations
+
+import sys
 
 from fer_workbench.cli.common import (
     Owned,
@@ -65,35 +68,98 @@ def cmd_evaluate(args) -> int:
 # ------------------------------------------------------------------------------------------ predict
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _seconds(positive: bool):
+    def parse(text: str) -> float:
+        import argparse
+        import math
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if positive else '≥'} 0, got {text!r}")
+        return value
+
+    return parse
+
+
 def _add_predict(commands) -> None:
-    predict = commands.add_parser("predict", help="find faces in photos and predict their expressions")
-    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    predict = commands.add_parser("predict", help="find faces in photos and video clips and predict their expressions",
+                                  description="Photos, video clips (mp4, mov, avi, mkv, webm, animated gif, ...) and "
+                                              "folders of either, mixed freely. In a clip, faces are tracked: each "
+                                              "person keeps one track id while in view.")
+    predict.add_argument("inputs", nargs="+", metavar="PHOTO_CLIP_OR_DIR")
     predict.add_argument("--model", help=".keras model file, 'shipped' (FER2013's 7 classes, the default) or "
                                           "'shipped-ferplus' (FER+'s 8, with contempt)")
     add_owned_choice(predict, "--detector", Owned("fer_workbench.faces", "DETECTORS"), default="auto",
                       help="auto: Haar cascade, MTCNN when Haar finds nothing")
     predict.add_argument("--align", action="store_true", help="level the eyes before cropping (needs MTCNN keypoints)")
     predict.add_argument("--tta", action="store_true")
+    clips = predict.add_argument_group("video clips")
+    sampling = clips.add_mutually_exclusive_group()
+    sampling.add_argument("--every", type=_positive_int, default=1, metavar="N",
+                          help="analyse every N-th frame (default 1: every frame)")
+    sampling.add_argument("--fps", type=_seconds(positive=True), metavar="F",
+                          help="analyse about F frames per second of video instead")
+    clips.add_argument("--max-frames", type=_positive_int, metavar="M", help="stop a clip after M analysed frames")
+    clips.add_argument("--smooth", type=_seconds(positive=False), default=0.0, metavar="SECONDS",
+                       help="smooth each track's scores over about this many seconds (default 0: none)")
+    predict.add_argument("--csv", metavar="FILE", help="also write one row per face (per frame × face in clips)")
     add_json(predict)
     predict.set_defaults(func=cmd_predict)
 
 
-def cmd_predict(args) -> int:
-    from fer_workbench.predict import FacePredictor
+def _print_result(result) -> None:
+    from fer_workbench.video import VideoPrediction
 
+    if isinstance(result, VideoPrediction):
+        if result.readable:
+            print(one_line(result.summary()))
+        if result.error:
+            print(one_line(result.message))
+        return
+    if result.error and not result.faces:
+        print(one_line(result.message))
+    for k, face in enumerate(result.faces, 1):
+        x, y, w, h = face.box
+        print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} ({face.scores[face.label]:.2f})")
+
+
+def cmd_predict(args) -> int:
+    from fer_workbench.files import check_output_file
+    from fer_workbench.predict import FacePredictor
+    from fer_workbench.video import predict_files, prediction_rows
+
+    if args.csv:
+        check_output_file(args.csv, "--csv")
     with progress_to_stderr(args.json):
         predictor = FacePredictor(args.model, detector=args.detector, tta=args.tta, align=args.align)
-        results = predictor.predict_paths(args.inputs)
+        # a clip's progress bar (with an ETA) where someone watches: a terminal, not a log or a pipe
+        results = predict_files(predictor, args.inputs, progress=sys.stderr.isatty(), every=args.every, fps=args.fps,
+                                max_frames=args.max_frames, smooth=args.smooth)
+    if args.csv:
+        from fer_workbench.files import atomic_path
+
+        with atomic_path(args.csv) as tmp:
+            prediction_rows(results, predictor.class_names).to_csv(tmp, index=False)
     if args.json:
         print_json([r.to_dict() for r in results])
     else:
         for result in results:
-            if result.error and not result.faces:
-                print(one_line(result.message))
-            for k, face in enumerate(result.faces, 1):
-                x, y, w, h = face.box
-                print(f"{result.file}: face {k} at x={x} y={y} w={w} h={h}: {face.label} "
-                      f"({face.scores[face.label]:.2f})")
+            _print_result(result)
     if results and not any(r.readable for r in results):
         raise WorkbenchError("none of the inputs could be read")
     return 0

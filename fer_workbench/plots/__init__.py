@@ -2,7 +2,8 @@
 or displays anything; a notebook cell displays the returned figure.
 
 One module per what the figures show: ``dataset`` (the data), ``cleaning``, ``training`` (and tuning, model
-comparison), ``evaluation`` (a model's scores), ``saliency``, ``predictions`` (photos, robustness); ``style`` holds
+comparison), ``evaluation`` (a model's scores), ``saliency``, ``predictions`` (photos, robustness), ``video`` (a
+clip's timeline and key frames); ``style`` holds
 the split colours and ``use_offline_plotly``. Every figure is importable from here: ``plots.confusion_heatmap(...)``.
 """
 
@@ -51,13 +52,14 @@ from fer_workbench.plots.training import (
     learning_curves_static,
     tuning_parallel_coordinates,
 )
+from fer_workbench.plots.video import EMOTION_COLORS, video_key_frames, video_timeline
 
-__all__ = ["SPLIT_COLORS", "VERDICT_COLORS", "before_after_bars", "class_counts_bar", "class_sample_grid",
-           "class_selector_figure", "cleaning_ablation_figure", "comparison_bars", "confusion_heatmap",
-           "count_table_heatmap", "deletion_insertion_plot", "face_scores_bar", "image_grid", "image_mosaic",
-           "imbalance_bar", "importance_bar", "intensity_distributions", "label_source_bars", "learning_curves",
-           "learning_curves_static", "mean_face_panel", "method_comparison", "overlay_rgb", "pair_grid",
-           "per_class_bars", "perturbation_gallery", "photo_with_boxes", "pixel_histogram", "pr_figure",
+__all__ = ["EMOTION_COLORS", "SPLIT_COLORS", "VERDICT_COLORS", "before_after_bars", "class_counts_bar",
+           "class_sample_grid", "class_selector_figure", "cleaning_ablation_figure", "comparison_bars",
+           "confusion_heatmap", "count_table_heatmap", "deletion_insertion_plot", "face_scores_bar", "image_grid",
+           "image_mosaic", "imbalance_bar", "importance_bar", "intensity_distributions", "label_source_bars",
+           "learning_curves", "learning_curves_static", "mean_face_panel", "method_comparison", "overlay_rgb",
+           "pair_grid", "per_class_bars", "perturbation_gallery", "photo_with_boxes", "pixel_histogram", "pr_figure",
            "randomisation_plot", "region_bars", "reliability_diagram", "robustness_figure", "roc_figure",
            "saliency_overlay_grid", "score_histogram", "split_metrics_bars", "tuning_parallel_coordinates",
-           "use_offline_plotly"]
+           "use_offline_plotly", "video_key_frames", "video_timeline"]
