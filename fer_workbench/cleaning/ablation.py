@@ -57,7 +57,8 @@ ABLATION_VARIANTS: tuple[AblationVariant, ...] = (
     AblationVariant("minus_exact_dups", ("blank", "nonface", "exact_duplicate"), "minus_nonface",
                     description="also minus redundant byte-identical copies"),
     AblationVariant("minus_near_dups", ("blank", "nonface", "exact_duplicate", "near_duplicate"), "minus_exact_dups",
-                    description="also minus redundant near-duplicate copies (the clean default before this study)"),
+                    description="also minus redundant near-duplicate copies (the clean default before this study; "
+                                "no longer, see cleaning.manifest.EXCLUDED_BY_DEFAULT)"),
     AblationVariant("minus_label_issues", ("blank", "nonface", "exact_duplicate", "near_duplicate", "label_issue"),
                     "minus_near_dups", description="also minus cleanlab label issues"),
     AblationVariant("relabel_label_issues", ("blank", "nonface", "exact_duplicate", "near_duplicate"),
