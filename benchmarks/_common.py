@@ -7,8 +7,13 @@ The scripts run as ``python benchmarks/NAME.py``, so this directory is first on 
 from __future__ import annotations
 
 import io
+import json
 import os
+import queue
 import statistics
+import subprocess
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -108,3 +113,57 @@ def face_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
         source = "synthetic (fer_workbench.data.synthetic; ../shared FER2013 absent)"
     picks = rng.choice(len(dataset), n, replace=n > len(dataset))
     return dataset.images[picks], dataset.labels[picks], source
+
+
+class PeerWorker:
+    """A peer's worker script under another environment's Python (never this project's: the peer's package is not
+    a dependency), answering one JSON line per command read from stdin; the first line is its start-up info."""
+
+    def __init__(self, python: str, argv: list[str], timeout: float, cwd: str | os.PathLike | None = None,
+                 env: dict | None = None):
+        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        self.python, self.timeout = python, timeout
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen([python, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, text=True, env={**clean, **(env or {})},
+                                        cwd=cwd or tempfile.gettempdir())
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.info = self._answer()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith("{"):  # anything else on stdout is a library talking, not the worker answering
+                self.lines.put(line)
+        self.lines.put("")  # end of output: the process exited
+
+    def _answer(self) -> dict:
+        try:
+            line = self.lines.get(timeout=self.timeout)
+        except queue.Empty:
+            self.close()
+            raise RuntimeError(f"no answer in {self.timeout:.0f} s") from None
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            tail = [t for t in self.stderr.read().strip().splitlines() if t.strip()] or ["(no output)"]
+            raise RuntimeError(f"exit {self.process.returncode}: {tail[-1][:200]}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+        self.stderr.close()

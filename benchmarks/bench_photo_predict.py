@@ -38,17 +38,15 @@ Target: end-to-end latency ≤ 0.5 × the `fer` package's, measured in the same 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import queue
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from _common import PeerWorker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -79,57 +77,11 @@ def mixed_photos(directory: Path) -> Path:
     return directory
 
 
-class Peer:
+class Peer(PeerWorker):
     """benchmarks/_fer_peer.py running under another environment's Python, answering one JSON line per command."""
 
     def __init__(self, python: str, photo: Path, timeout: float = 300):
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        self.python, self.timeout = python, timeout
-        self.stderr = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen([python, str(PEER_SCRIPT), "--photo", str(photo)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
-                                        cwd=tempfile.gettempdir())
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.info = self._answer()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            if line.startswith("{"):  # anything else on stdout is a library talking, not the worker answering
-                self.lines.put(line)
-        self.lines.put("")  # end of output: the process exited
-
-    def _answer(self) -> dict:
-        try:
-            line = self.lines.get(timeout=self.timeout)
-        except queue.Empty:
-            self.close()
-            raise RuntimeError(f"no answer in {self.timeout:.0f} s") from None
-        if not line:
-            self.process.wait()
-            self.stderr.seek(0)
-            tail = [t for t in self.stderr.read().strip().splitlines() if t.strip()] or ["(no output)"]
-            raise RuntimeError(f"exit {self.process.returncode}: {tail[-1][:200]}")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer
-
-    def ask(self, command: str) -> dict:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write("quit\n")
-                self.process.stdin.flush()
-                self.process.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-        self.stderr.close()
+        super().__init__(python, [str(PEER_SCRIPT), "--photo", str(photo)], timeout, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 def main() -> int:

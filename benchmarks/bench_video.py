@@ -26,18 +26,17 @@ peak does not grow with the clip (results add a few hundred bytes per analysed f
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import queue
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _common import PeerWorker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -69,55 +68,11 @@ def write_moving_face_clip(path: Path, seconds: float, size=(640, 480), fps: flo
     return path
 
 
-class Peer:
+class Peer(PeerWorker):
     """benchmarks/_fer_video_peer.py under another environment's Python, answering one JSON line per command."""
 
     def __init__(self, python: str, clip: Path, workdir: Path, timeout: float = 600):
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        self.python, self.timeout = python, timeout
-        self.stderr = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen([python, str(PEER_SCRIPT), "--clip", str(clip)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, cwd=workdir)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.info = self._answer()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                self.lines.put(line)
-        self.lines.put("")
-
-    def _answer(self) -> dict:
-        try:
-            line = self.lines.get(timeout=self.timeout)
-        except queue.Empty:
-            self.close()
-            raise RuntimeError(f"no answer in {self.timeout:.0f} s") from None
-        if not line:
-            self.process.wait()
-            self.stderr.seek(0)
-            tail = [t for t in self.stderr.read().strip().splitlines() if t.strip()] or ["(no output)"]
-            raise RuntimeError(f"exit {self.process.returncode}: {tail[-1][:200]}")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer
-
-    def ask(self, command: str) -> dict:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write("quit\n")
-                self.process.stdin.flush()
-                self.process.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-        self.stderr.close()
+        super().__init__(python, [str(PEER_SCRIPT), "--clip", str(clip)], timeout, cwd=workdir)
 
 
 class PeakMemory:
