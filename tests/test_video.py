@@ -400,7 +400,7 @@ def test_timeline_and_key_frame_figures(squares_predictor, shots_clip):
     clip = squares_predictor.predict_video(shots_clip, progress=False)
     timeline = plots.video_timeline(clip)
     assert len(timeline.data) == len(clip.tracks) * (len(CLASS_NAMES) + 1)
-    stacked = [t for t in timeline.data if t.type == "scatter" and t.stackgroup == "track1"]
+    stacked = [t for t in timeline.data if t.type == "scatter" and t.stackgroup == "track1-0"]
     assert len(stacked) == len(CLASS_NAMES) and len(stacked[0].x) == 15
     assert len(timeline.layout.shapes) == len(clip.cuts) * 2 * len(clip.tracks)  # a cut line in every panel
     strip = plots.video_key_frames(clip)
@@ -408,6 +408,11 @@ def test_timeline_and_key_frame_figures(squares_predictor, shots_clip):
     assert len(drawn) == len(clip.key_frames) and sum(len(ax.patches) for ax in drawn) == sum(
         len(k.faces) for k in clip.key_frames)
     empty = video.VideoPrediction(file="nothing.mp4", class_names=list(CLASS_NAMES))
+    # a track unseen for a while is stacked in runs: the area breaks there instead of dipping to 0
+    from fer_workbench.plots.video import _seen_runs
+    times = np.array([0.0, 0.04, 0.08, 0.40, 0.44, 1.0])
+    assert _seen_runs(times, 0.04) == [slice(0, 3), slice(3, 5), slice(5, 6)]
+    assert _seen_runs(times[:1], 0.04) == [slice(0, 1)]
     assert "no face tracked" in plots.video_timeline(empty).layout.title.text
     assert plots.video_key_frames(empty).axes
 

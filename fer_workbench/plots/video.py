@@ -3,6 +3,7 @@ with numbered boxes. Both read a ``video.VideoPrediction`` as it is; nothing is 
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -22,16 +23,11 @@ def emotion_color(name: str, k: int = 0) -> str:
     return EMOTION_COLORS.get(name, _SPARE[k % len(_SPARE)])
 
 
-def _with_gaps(times: np.ndarray, values: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Insert a NaN row wherever the track was not seen for more than 1.5 sampling steps, so lines break there."""
-    if len(times) < 2:
-        return times, values
-    breaks = np.flatnonzero(np.diff(times) > 1.5 * step)
-    for k in breaks[::-1]:
-        gap_time = (times[k] + times[k + 1]) / 2
-        times = np.insert(times, k + 1, gap_time)
-        values = np.insert(values, k + 1, np.nan, axis=0)
-    return times, values
+def _seen_runs(times: np.ndarray, step: float) -> list[slice]:
+    """The runs of consecutive samples of a track: a new run wherever it was not seen for more than 1.5 sampling
+    steps. Each run is stacked on its own, since a stacked area takes a missing value for 0 and would dip there."""
+    breaks = [0, *(np.flatnonzero(np.diff(times) > 1.5 * step) + 1), len(times)]
+    return [slice(a, b) for a, b in itertools.pairwise(breaks) if b > a]
 
 
 def video_timeline(clip, max_tracks: int = MAX_TIMELINE_TRACKS) -> go.Figure:
@@ -50,14 +46,16 @@ def video_timeline(clip, max_tracks: int = MAX_TIMELINE_TRACKS) -> go.Figure:
                         row_heights=[0.8, 0.2] * len(shown))
     for row, track in enumerate(shown):
         series = clip.track_series(track.track)
-        times, values = _with_gaps(series["time"].to_numpy(np.float64),
-                                   series[names].to_numpy(np.float64), step)
-        for k, name in enumerate(names):
-            fig.add_trace(go.Scatter(x=times, y=values[:, k], name=name, legendgroup=name, showlegend=row == 0,
-                                     mode="lines", stackgroup=f"track{track.track}", line={"width": 0.5},
-                                     fillcolor=emotion_color(name, k), line_color=emotion_color(name, k),
-                                     hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra>#{track.track}</extra>"),
-                          row=2 * row + 1, col=1)
+        times, values = series["time"].to_numpy(np.float64), series[names].to_numpy(np.float64)
+        for run, seen in enumerate(_seen_runs(times, step)):
+            for k, name in enumerate(names):
+                hover = f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra>#{track.track}</extra>"
+                fig.add_trace(go.Scatter(x=times[seen], y=values[seen, k], name=name, legendgroup=name,
+                                         showlegend=row == 0 and run == 0, mode="lines",
+                                         stackgroup=f"track{track.track}-{run}", line={"width": 0.5},
+                                         fillcolor=emotion_color(name, k), line_color=emotion_color(name, k),
+                                         hovertemplate=hover),
+                              row=2 * row + 1, col=1)
         labels = series["label"].tolist()
         fig.add_trace(go.Bar(x=series["time"], y=[1] * len(labels), width=step, showlegend=False,
                              marker_color=[emotion_color(label, names.index(label) if label in names else 0)
