@@ -97,7 +97,8 @@ def render_index(document: dict, thumbnails: dict[str, str] | None = None) -> st
                 where += f' (In [{r["failed_execution_count"]}])'
             where += ": "
         notebooks.append({
-            "number": number, "name": r["name"], "stem": Path(r["name"]).stem, "status": r["status"],
+            "number": number, "name": r["name"], "stem": Path(r["name"]).stem,
+            "status": r["status"] + (f' (earlier run, {r["earlier"]})' if r.get("earlier") else ""),
             "css": r["status"].replace(" ", "-"),
             "seconds": "" if r["seconds"] is None else f'{r["seconds"]:.1f} s',
             "error": f'{where}{r["error"]}' if r["status"] == FAILED else None,

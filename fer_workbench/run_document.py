@@ -42,6 +42,7 @@ class NotebookRecord:
     failed_execution_count: int | None = None  # the "In [n]" shown in the executed notebook / HTML
     results: Path | None = None  # results/NN_name.json when the notebook recorded results
     thumbnail: Path | None = None  # results/NN_name.png when it recorded a figure with them
+    earlier: str | None = None  # not run this time: kept from the run created then (same settings, ``--only``)
 
     @property
     def stem(self) -> str:
@@ -61,7 +62,7 @@ class NotebookRecord:
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "html": rel(self.html), "executed": rel(self.executed), "error": self.error,
             "failed_cell": self.failed_cell, "failed_execution_count": self.failed_execution_count,
-            "results": rel(self.results), "thumbnail": rel(self.thumbnail),
+            "results": rel(self.results), "thumbnail": rel(self.thumbnail), "earlier": self.earlier,
         }
 
     def failure_message(self) -> str | None:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import logging
 import os
 import tempfile
@@ -384,8 +385,12 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
                              "decisions are kept), or choose another --out")
     if fresh:
         clear_run_state(out_dir, meta.get("data_checksum"))
-    result = PipelineResult(out_dir=out_dir, index_path=out_dir / "index.html", records=records, metadata=meta,
+    earlier = [] if fresh or only is None else _earlier_records(out_dir, {r.name for r in records})
+    result = PipelineResult(out_dir=out_dir, index_path=out_dir / "index.html",
+                            records=sorted(records + earlier, key=lambda r: r.name), metadata=meta,
                             run_json=out_dir / "run.json")
+    for record in earlier:
+        _gather_results(result, record)
     write_index(result)
 
     bar = tqdm(total=len(records), unit="notebook", desc="notebooks", disable=not progress, leave=True)
@@ -421,6 +426,28 @@ def run_pipeline(out_dir: str | os.PathLike, parameters: dict | None = None,
         bar.close()
         write_index(result)
     return result
+
+
+def _earlier_records(out_dir: Path, running: set[str]) -> list[NotebookRecord]:
+    """The notebooks of the earlier run in ``out_dir`` that this (``--only``) run leaves alone and that finished
+    there, with their pages still present: the index keeps showing them, marked with the earlier run's date. The
+    caller has checked that the earlier run had the same settings."""
+    try:
+        document = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    created = (document.get("metadata") or {}).get("created")
+    kept = []
+    for entry in document.get("notebooks") or []:
+        html = out_dir / entry["html"] if entry.get("html") else None
+        if entry.get("name") in running or entry.get("status") != OK or html is None or not html.is_file():
+            continue
+        executed = out_dir / entry["executed"] if entry.get("executed") else None
+        kept.append(NotebookRecord(name=entry["name"], source=Path(entry["source"]), status=OK,
+                                   seconds=entry.get("seconds"), html=html,
+                                   executed=executed if executed and executed.is_file() else None,
+                                   earlier=entry.get("earlier") or created))
+    return kept
 
 
 def _gather_results(result: PipelineResult, record: NotebookRecord) -> None:

@@ -371,3 +371,32 @@ def test_run_state_without_a_record_of_its_settings_counts_as_other_settings(tmp
     assert settings["parameters"] == {"profile": "smoke"}
     assert previous_settings_differ(tmp_path, settings) == ["settings (no record of them)"]
     assert previous_settings_differ(tmp_path / "empty", settings) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_partial_rerun_keeps_the_earlier_notebooks_in_the_index(tmp_path):
+    directory = tmp_path / "notebooks"
+    for name in ("01_explore", "02_clean"):
+        _write(directory, f"{name}.ipynb", _notebook(
+            _parameters("output_dir = None\nrun = 'first'"),
+            code("from fer_workbench.records import record_results\n"
+                 f"record_results(output_dir, '{name}', {{'headline': [f'{name} from the {{run}} run']}})")))
+    out = tmp_path / "run"
+    first = run_pipeline(out, {"run": "first"}, notebooks=directory, progress=False)
+    assert first.ok
+
+    again = run_pipeline(out, {"run": "first"}, notebooks=directory, only="02", progress=False)
+
+    assert again.ok and [r.name for r in again.records] == ["01_explore.ipynb", "02_clean.ipynb"]
+    kept, rerun = again.records
+    assert kept.earlier == first.metadata["created"] and rerun.earlier is None
+    assert kept.html == out / "01_explore.html" and kept.html.is_file()
+    run = json.loads((out / "run.json").read_text())
+    assert run["results"]["01_explore"]["headline"] == ["01_explore from the first run"]
+    assert [nb["earlier"] for nb in run["notebooks"]] == [first.metadata["created"], None]
+    index = again.index_path.read_text()
+    assert "01_explore from the first run" in index and f"earlier run, {first.metadata['created']}" in index
+    # a fresh partial run starts over: nothing is carried
+    fresh = run_pipeline(out, {"run": "first"}, notebooks=directory, only="02", progress=False, fresh=True)
+    assert [r.name for r in fresh.records] == ["02_clean.ipynb"]
