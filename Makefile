@@ -8,7 +8,7 @@ FERPLUS ?=
 OUT ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: install report lab test lint benchmarks accuracy-checks cleaning-ablation clean-reports
+.PHONY: install report lab test lint benchmarks accuracy-checks cleaning-ablation probes clean-reports
 
 $(BIN)/fer-workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,19 @@ $(ABLATION)/clean/manifest.csv:
 cleaning-ablation: install $(ABLATION)/clean/manifest.csv
 	$(BIN)/fer-workbench ablate-cleaning --profile cpu --data $(DATA) $(if $(FERPLUS),--ferplus $(FERPLUS)) \
 		--manifest $(ABLATION)/clean/manifest.csv --out $(ABLATION) --report reports/fer2013
+
+## Probes of the shipped recipe (issue 15): configs/fer2013-cpu.yaml trained with each change in
+## configs/fer2013-probes.yaml for the same PROBE_EPOCHS and seed, chosen on PublicTest; the table and figure go to
+## reports/fer2013/probes.{json,png}. Hours on a CPU: run it in the background; re-running resumes (finished probes
+## are not retrained). ONLY=a,b runs some of them.
+PROBES ?= runs/probes
+PROBE_EPOCHS ?= 10
+ONLY ?=
+probes: install
+	$(if $(DATA),,$(error make probes needs DATA=fer2013.csv.gz))
+	$(BIN)/fer-workbench probe --profile cpu --data $(DATA) --config configs/fer2013-cpu.yaml \
+		--probes configs/fer2013-probes.yaml --epochs $(PROBE_EPOCHS) --out $(PROBES) --report reports/fer2013 \
+		$(if $(ONLY),--only $(ONLY))
 
 clean-reports:
 	find $(OUT) -mindepth 1 ! -name README.md ! -path '$(OUT)/fer2013*' -exec rm -rf {} +

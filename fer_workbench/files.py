@@ -100,6 +100,28 @@ def read_bounded(path: str | os.PathLike, max_bytes: int | None, label: str | No
     return data
 
 
+MAX_SETTINGS_BYTES = 1_000_000  # a settings file (recipe, probes); anything larger is not one
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str = "training settings",
+                      max_bytes: int = MAX_SETTINGS_BYTES) -> dict:
+    """A JSON/YAML settings file (a recipe, a probe list) as a dict; one-line errors naming the file."""
+    import yaml
+
+    file = Path(path)
+    try:
+        text = read_bounded(file, max_bytes).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkbenchError(f"{file}: not valid JSON or YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise WorkbenchError(f"{file}: expected a mapping of {what}")
+    return values
+
+
 # ------------------------------------------------------------------------------------------------ output checks
 
 

@@ -71,6 +71,60 @@ def augment_batch(images: tf.Tensor, seed, counter=0, strength: float = 1.0) -> 
     return tf.where(mask[..., None], noise, out)
 
 
+def _beta(seed, counter, salt: int, alpha: float, size) -> tf.Tensor:
+    """Stateless Beta(alpha, alpha) draws: G1 / (G1 + G2) of two stateless Gamma(alpha) draws."""
+    g1 = tf.random.stateless_gamma([size], _seed_for(seed, counter, salt), alpha)
+    g2 = tf.random.stateless_gamma([size], _seed_for(seed, counter, salt + 1), alpha)
+    return g1 / tf.maximum(g1 + g2, 1e-12)
+
+
+def mix_batch(images: tf.Tensor, targets: tf.Tensor, seed, counter=0, mixup: float = 0.0, cutmix: float = 0.0,
+              weights: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) within a batch: each image is paired with another of
+    the batch (a stateless permutation), and its target becomes the convex combination λ·own + (1 − λ)·partner's,
+    so soft targets still sum to 1. ``mixup`` / ``cutmix`` are the Beta(α, α) parameters of λ (drawn per image);
+    0 turns one off, and with both on each batch uses one of them, chosen at random. Mixup blends the pixels;
+    CutMix pastes a rectangle of the partner covering 1 − λ of the image (λ is then the share actually kept).
+    Sample weights, when given, mix like the targets. Deterministic in (seed, counter): the same batch always mixes
+    the same way."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    targets = tf.convert_to_tensor(targets, tf.float32)
+    if mixup <= 0 and cutmix <= 0:
+        return images, targets, weights
+    b = tf.shape(images)[0]
+    partner = tf.argsort(tf.random.stateless_uniform([b], _seed_for(seed, counter, 20)))
+    other_images, other_targets = tf.gather(images, partner), tf.gather(targets, partner)
+
+    def blended():
+        lam = _beta(seed, counter, 21, mixup, b)
+        return lam[:, None, None, None] * images + (1 - lam[:, None, None, None]) * other_images, lam
+
+    def pasted():
+        size = float(IMAGE_SIZE)
+        lam = _beta(seed, counter, 23, cutmix, b)
+        side = tf.sqrt(1.0 - lam) * size  # a box of area (1 − λ)·48², centred anywhere, clipped to the image
+        cy = tf.random.stateless_uniform([b], _seed_for(seed, counter, 25), 0.0, size)
+        cx = tf.random.stateless_uniform([b], _seed_for(seed, counter, 26), 0.0, size)
+        y0, y1 = tf.round(tf.clip_by_value(cy - side / 2, 0, size)), tf.round(tf.clip_by_value(cy + side / 2, 0, size))
+        x0, x1 = tf.round(tf.clip_by_value(cx - side / 2, 0, size)), tf.round(tf.clip_by_value(cx + side / 2, 0, size))
+        grid = tf.range(IMAGE_SIZE, dtype=tf.float32)
+        in_y = (grid[None, :] >= y0[:, None]) & (grid[None, :] < y1[:, None])
+        in_x = (grid[None, :] >= x0[:, None]) & (grid[None, :] < x1[:, None])
+        box = (in_y[:, :, None] & in_x[:, None, :])[..., None]
+        kept = 1.0 - (y1 - y0) * (x1 - x0) / (size * size)
+        return tf.where(box, other_images, images), kept
+
+    if mixup > 0 and cutmix > 0:
+        use_cutmix = tf.random.stateless_uniform([], _seed_for(seed, counter, 27)) < 0.5
+        mixed, lam = tf.cond(use_cutmix, pasted, blended)
+    else:
+        mixed, lam = pasted() if cutmix > 0 else blended()
+    mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * other_targets
+    if weights is not None:
+        weights = lam * weights + (1 - lam) * tf.gather(weights, partner)
+    return mixed, mixed_targets, weights
+
+
 # ---------------------------------------------------------------------------------------------------- input
 
 
@@ -109,13 +163,15 @@ def as_targets(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> tuple[np.n
 
 def make_train_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0, epochs: int = 1,
                        initial_epoch: int = 0, augment: float = 1.0, sample_indices: np.ndarray | None = None,
-                       class_weight: dict | str | None = None, class_names: tuple[str, ...] = CLASS_NAMES
-                       ) -> tuple[tf.data.Dataset, int]:
+                       class_weight: dict | str | None = None, class_names: tuple[str, ...] = CLASS_NAMES,
+                       mixup: float = 0.0, cutmix: float = 0.0) -> tuple[tf.data.Dataset, int]:
     """Batches for epochs ``initial_epoch..epochs-1`` in one stream, and the steps per epoch.
 
     ``x`` is model input (float32 N×48×48×1); ``labels`` class indices into ``class_names`` or soft labels
     (N×classes, see ``as_targets``). Each epoch is a seeded permutation of ``sample_indices`` (default: every row;
-    pass repeated indices to oversample). Batches are (x, target y[, sample weight]).
+    pass repeated indices to oversample). Batches are (x, target y[, sample weight]), augmented (``augment_batch``)
+    and then mixed (``mix_batch``: ``mixup`` / ``cutmix`` are Beta α's, 0 = off), both stateless in
+    (seed, global step = epoch × steps + batch).
     """
     targets, labels = as_targets(labels, len(class_names))
     indices = np.arange(len(x)) if sample_indices is None else np.asarray(sample_indices, dtype=np.int64)
@@ -137,7 +193,10 @@ def make_train_dataset(x: np.ndarray, labels: np.ndarray, batch_size: int, seed:
         images = tf.gather(x_t, idx)
         images = augment_batch(images, seed, step, augment) if augment > 0 else images
         y = tf.gather(y_t, idx)
-        return (images, y) if w_t is None else (images, y, tf.gather(w_t, idx))
+        w = None if w_t is None else tf.gather(w_t, idx)
+        if mixup > 0 or cutmix > 0:
+            images, y, w = mix_batch(images, y, seed, step, mixup, cutmix, w)
+        return (images, y) if w is None else (images, y, w)
 
     ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
     ds = ds.enumerate(start=initial_epoch * steps).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)

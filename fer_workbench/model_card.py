@@ -71,8 +71,21 @@ def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, leakage_free: dict) -> str:
-    """The card as a short Markdown page: what was trained how, and the PrivateTest figures."""
+def _averaging_line(averaging: dict) -> str:
+    scores = averaging.get("publictest_accuracy") or averaging.get("publictest_cross_entropy") or {}
+    measure = "accuracy" if "publictest_accuracy" in averaging else "cross-entropy"
+    epochs = averaging.get("epochs") or []
+    return (f"- Weight averaging: epochs {epochs[0] if epochs else '?'}–{epochs[-1] if epochs else '?'} averaged, "
+            f"batch norm re-estimated on {averaging.get('batch_norm_rows', 0):,} Training rows; PublicTest {measure} "
+            f"{scores.get('averaged', float('nan')):.4f} averaged vs {scores.get('best_epoch', float('nan')):.4f} at "
+            f"the best epoch ({averaging.get('best_epoch')}): the {averaging.get('kept', '?').replace('_', ' ')} "
+            "model is kept")
+
+
+def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, leakage_free: dict,
+                  probes: dict | None = None) -> str:
+    """The card as a short Markdown page: what was trained how, and the PrivateTest figures; with ``probes`` (a
+    ``probes.json`` of the same data) the probe table too."""
     meta = card.get("metadata", {})
     hardware = meta.get("hardware", {})
     packages = meta.get("packages", {})
@@ -82,12 +95,13 @@ def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, lea
     timing = (f"- Training time: {card.get('training_seconds', 0) / 60:.1f} min at "
               f"{card.get('images_per_second', 0):.0f} images/s on {hardware.get('cpu', 'unknown CPU')} "
               f"({hardware.get('cpu_count', '?')} cores, GPU: {', '.join(hardware.get('gpus') or []) or 'none'})")
+    averaging = (card.get("metrics") or {}).get("averaging")
     code = (f"- Code: git `{meta.get('git_commit')}`, TensorFlow {packages.get('tensorflow')}, "
             f"Keras {packages.get('keras')}")
     lines = [
         f"# Model card: {Path(card.get('model_file', 'model')).name}", "",
         f"- Architecture: `{json.dumps(card.get('model'))}`, {card.get('params', 0):,} parameters",
-        training, timing,
+        training, *([_averaging_line(averaging)] if averaging else []), timing,
         f"- Data: `{card.get('data_source')}` sha256 `{card.get('data_checksum')}`",
         f"- Labels: {card.get('label_source', 'fer2013')}; classes: "
         f"{', '.join(card.get('class_names') or evaluation.get('classes') or [])}",
@@ -107,13 +121,29 @@ def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, lea
     for name, row in evaluation["per_class"].items():
         lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     lines += ["", "![confusion](confusion.png)", "", "![learning curves](learning_curves.png)", ""]
+    if probes:
+        from fer_workbench.probes import probe_markdown
+
+        lines += probe_markdown(probes)
     return "\n".join(lines)
+
+
+def _probes_beside(out: Path, dataset: Dataset) -> dict | None:
+    """The probe report in ``out`` when there is one of this data (else None: a stale one is not shown)."""
+    from fer_workbench.probes import REPORT_FILE, read_probe_report
+
+    path = out / REPORT_FILE
+    if not path.is_file():
+        return None
+    document = read_probe_report(path)
+    return document if document["study"]["data_checksum"] == dataset.checksum else None
 
 
 def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: str | os.PathLike,
                       split: str = "PrivateTest") -> dict:
     """Evaluate the model on ``split`` (single crop and TTA) and write confusion.png, learning_curves.png and
-    model_card.md to ``out_dir``; returns the evaluation."""
+    model_card.md to ``out_dir``; returns the evaluation. A ``probes.json`` (``fer-workbench probe --report``) in
+    ``out_dir`` of the same data adds the probe table to the page."""
     from fer_workbench.evaluation import evaluate_split
     from fer_workbench.models.io import load_model
 
@@ -133,7 +163,8 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
         _save_png(plots.learning_curves_static(pd.DataFrame(card["history"])), out / "learning_curves.png")
     else:
         (out / "learning_curves.png").unlink(missing_ok=True)
-    atomic_write_text(out / "model_card.md", card_markdown(card, single, tta, leakage_free))
+    atomic_write_text(out / "model_card.md",
+                      card_markdown(card, single, tta, leakage_free, _probes_beside(out, dataset)))
     return {"single_crop": single, "tta": tta, "leakage_free": leakage_free}
 
 

@@ -1,8 +1,9 @@
 """Fitting: configs, optimizers, resumable callbacks and ``train`` (restore or build → fit → finalise).
 
-Splits: fit on Training, select (early stopping, best checkpoint) on PublicTest, report PrivateTest once.
-Batches come from ``inputs`` (stateless in (seed, epoch, batch)), so a resumed run sees exactly the batches an
-uninterrupted one would have.
+Splits: fit on Training, select (early stopping, best checkpoint; with ``average_last``, the snapshot average
+against the best epoch) on PublicTest, report PrivateTest once. Batches come from ``inputs`` (stateless in
+(seed, epoch, batch), mixup / CutMix included), so a resumed run sees exactly the batches an uninterrupted one
+would have.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.evaluation import card_metrics
-from fer_workbench.files import atomic_write_text, sha256_bytes
+from fer_workbench.files import atomic_path, atomic_write_text, sha256_bytes
 from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_model, tag_model
 from fer_workbench.models.io import _save_keras_atomic, card_path_for, float32_copy, load_model, save_model
@@ -71,6 +72,27 @@ class TrainConfig(Settings):
     early_stopping_patience: int | None = None  # 0 = off
     monitor: str = "val_accuracy"
     precision: str = "auto"  # "auto" (mixed on a GPU), "float32", "bfloat16" (also on CPUs with native bfloat16)
+    mixup: float = 0.0  # mixup's Beta(α, α) α, 0 = off (``inputs.mix_batch``)
+    cutmix: float = 0.0  # CutMix's α, 0 = off; with mixup on too, each batch uses one of the two at random
+    average_last: int = 0  # average the weights of the last N epochs (then re-estimate batch norm), 0 = off
+
+
+# TrainConfig fields added after runs were already on disk: left out of a run's fingerprint while off, so those
+# runs still resume.
+_OPTIONAL_FIELDS = {"mixup": 0.0, "cutmix": 0.0, "average_last": 0}
+BN_REESTIMATE_ROWS = 8192  # Training rows (at most) the batch-norm statistics of an averaged model are estimated on
+
+
+def _check_alpha(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise WorkbenchError(f"{name} must be a number >= 0 (the Beta distribution's alpha; 0 = off), got {value!r}")
+
+
+def _check_average_last(value, epochs: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise WorkbenchError(f"average_last must be a whole number of epochs >= 0 (0 = off), got {value!r}")
+    if value > epochs:
+        raise WorkbenchError(f"average_last {value} is more than the run's {epochs} epochs")
 
 
 def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile: Profile | str = "smoke",
@@ -102,16 +124,20 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
         raise WorkbenchError(f"unknown optimizer {config.optimizer!r}; choose sgd, adam or adamw")
     if config.schedule not in ("plateau", "cosine", "constant"):
         raise WorkbenchError(f"unknown schedule {config.schedule!r}; choose plateau, cosine or constant")
+    _check_alpha("mixup", config.mixup)
+    _check_alpha("cutmix", config.cutmix)
     model_kwargs = dict(config.model_kwargs)
     if config.model == "vgg":
         model_kwargs = as_vgg_config(model_kwargs.pop("config", profile.train.vgg_preset), **model_kwargs).to_dict()
-    return replace(
+    config = replace(
         config, model_kwargs=model_kwargs,
         epochs=config.epochs if config.epochs is not None else profile.train.epochs,
         learning_rate=config.learning_rate if config.learning_rate is not None else
         (0.01 if config.optimizer == "sgd" else 1e-3),
         early_stopping_patience=(config.early_stopping_patience if config.early_stopping_patience is not None
                                  else profile.train.early_stopping_patience))
+    _check_average_last(config.average_last, config.epochs)
+    return config
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
@@ -192,12 +218,54 @@ def _seed_generators(model: keras.Model) -> list[tuple[str, keras.random.SeedGen
             if isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator)]
 
 
-class _Checkpointer(keras.callbacks.Callback):
-    """Each epoch: last.keras (+ best.keras when the monitor improves) atomically, then state.json."""
+SNAPSHOT_DIR = "snapshots"  # inside checkpoints/: epoch-NNNN.npz, the weights at the end of an epoch
 
-    def __init__(self, out_dir: Path, state: dict, monitor: str, resumables: dict):
+
+def _snapshot_path(out_dir: Path, epoch: int) -> Path:
+    return out_dir / "checkpoints" / SNAPSHOT_DIR / f"epoch-{epoch:04d}.npz"
+
+
+def _save_snapshot(weights: list[np.ndarray], path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        np.savez(file, *weights)
+
+
+def load_snapshot(path: str | os.PathLike) -> list[np.ndarray]:
+    """The weights (``model.get_weights()`` order) one epoch's snapshot holds."""
+    try:
+        with np.load(path) as saved:
+            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise WorkbenchError(f"{path}: unreadable weight snapshot ({exc})") from None
+
+
+def average_snapshots(out_dir: str | os.PathLike, epochs) -> list[np.ndarray]:
+    """The element-wise mean (accumulated in float64) of the snapshots of ``epochs`` in run ``out_dir``."""
+    epochs = list(epochs)
+    if not epochs:
+        raise WorkbenchError(f"{out_dir}: no weight snapshots to average")
+    total = None
+    for epoch in epochs:
+        weights = load_snapshot(_snapshot_path(Path(out_dir), epoch))
+        if total is None:
+            total = [w.astype(np.float64) for w in weights]
+        elif len(weights) != len(total):
+            raise WorkbenchError(f"{_snapshot_path(Path(out_dir), epoch)}: {len(weights)} weights, expected "
+                                 f"{len(total)}")
+        else:
+            for acc, w in zip(total, weights, strict=True):
+                acc += w
+    return [(acc / len(epochs)).astype(w.dtype) for acc, w in zip(total, weights, strict=True)]
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Each epoch: last.keras (+ best.keras when the monitor improves) atomically, with ``average_last`` the
+    epoch's weight snapshot (the last N are kept, listed in the state's ``snapshots``), then state.json."""
+
+    def __init__(self, out_dir: Path, state: dict, monitor: str, resumables: dict, average_last: int = 0):
         super().__init__()
         self.out_dir, self.state, self.monitor, self.resumables = out_dir, state, monitor, resumables
+        self.average_last = average_last
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -216,8 +284,85 @@ class _Checkpointer(keras.callbacks.Callback):
         state["stopped_early"] = bool(self.model.stop_training)
         state["callbacks"] = {name: cb.get_state() for name, cb in self.resumables.items()}
         state["seed_generators"] = {name: gen.state.numpy().tolist() for name, gen in _seed_generators(self.model)}
+        if self.average_last:
+            _save_snapshot(self.model.get_weights(), _snapshot_path(self.out_dir, epoch + 1))
+            kept = [e for e in state.get("snapshots", []) if e < epoch + 1] + [epoch + 1]
+            state["snapshots"] = kept[-self.average_last:]
         # The state is written last, so it never names a checkpoint that is not on disk.
         atomic_write_text(self.out_dir / "state.json", json.dumps(state, indent=1))
+        if self.average_last:  # snapshots the state no longer names (older epochs, an overwritten run) go
+            for path in (self.out_dir / "checkpoints" / SNAPSHOT_DIR).glob("epoch-*.npz"):
+                if path not in {_snapshot_path(self.out_dir, e) for e in state["snapshots"]}:
+                    path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------ weight averaging
+
+
+def reestimate_batch_norm(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> int:
+    """Replace every trainable BatchNormalization layer's moving mean and variance by their averages over ``x``
+    (model input), as SWA does after averaging weights: the averaged weights never produced the statistics the
+    layers carry. One forward pass in training mode with dropout off (the activations inference sees); each batch
+    weighs by its size, so the mean is exactly the mean over ``x`` and the variance the mean of batch variances.
+    Returns the rows used (0 when the model has no batch norm)."""
+    layers = list(model._flatten_layers(include_self=False))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    if not norms or len(x) == 0:
+        return 0
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    momenta, rates = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
+    for layer in norms:
+        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, np.float32))
+        layer.moving_variance.assign(np.ones(layer.moving_variance.shape, np.float32))
+    seen = 0
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            for layer in norms:  # moving = moving·seen/(seen+b) + batch·b/(seen+b): the running mean over rows
+                layer.momentum = seen / (seen + len(batch))
+            model(batch, training=True)
+            seen += len(batch)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates, strict=True):
+            layer.rate = rate
+    return seen
+
+
+def _publictest_score(model: keras.Model, val_set: Dataset, monitor: str) -> float:
+    """What selection compares: PublicTest accuracy (higher is better), or for a loss monitor minus the
+    cross-entropy, so that higher is better either way."""
+    from fer_workbench.inference import predict_proba
+
+    probabilities = predict_proba(model, val_set.images)
+    if "acc" in monitor:
+        return float((probabilities.argmax(1) == val_set.labels).mean())
+    picked = probabilities[np.arange(len(val_set)), val_set.labels.astype(np.int64)]
+    return -float(np.mean(-np.log(np.clip(picked, 1e-7, 1.0))))
+
+
+def _averaged_or_best(net: keras.Model, out: Path, state: dict, config: TrainConfig, x_train: np.ndarray,
+                      val_set: Dataset, batch_size: int, seed: int) -> tuple[keras.Model, dict]:
+    """The snapshot average of the last ``average_last`` epochs (batch norm re-estimated on up to
+    ``BN_REESTIMATE_ROWS`` Training rows) or ``net`` (the best PublicTest epoch), whichever scores better on
+    PublicTest (a tie keeps the average), and the record of both for the card."""
+    epochs = list(state.get("snapshots", []))
+    averaged = float32_copy(net)
+    averaged.set_weights(average_snapshots(out, epochs))
+    rows = np.sort(np.random.default_rng(seed).choice(len(x_train), min(len(x_train), BN_REESTIMATE_ROWS),
+                                                      replace=False))
+    bn_rows = reestimate_batch_norm(averaged, x_train[rows], batch_size)
+    scores = {"averaged": _publictest_score(averaged, val_set, config.monitor),
+              "best_epoch": _publictest_score(net, val_set, config.monitor)}
+    kept = "averaged" if scores["averaged"] >= scores["best_epoch"] else "best_epoch"
+    measure = "accuracy" if "acc" in config.monitor else "cross_entropy"
+    sign = 1.0 if measure == "accuracy" else -1.0
+    record = {"epochs": epochs, "batch_norm_rows": bn_rows, "best_epoch": state["best_epoch"], "kept": kept,
+              f"publictest_{measure}": {name: sign * value for name, value in scores.items()}}
+    return (averaged if kept == "averaged" else net), record
 
 
 # -------------------------------------------------------------------------------------------------- training
@@ -241,6 +386,9 @@ class TrainingResult:
 def _fingerprint(config: TrainConfig, seed: int, batch_size: int, data_hash: str) -> dict:
     settings = config.to_dict()
     settings.pop("epochs")  # asking for more epochs continues the same run
+    for name, off in _OPTIONAL_FIELDS.items():
+        if settings[name] == off:
+            settings.pop(name)
     return {"config": settings, "seed": seed, "batch_size": batch_size, "data": data_hash}
 
 
@@ -291,7 +439,8 @@ def _fit(net: keras.Model, out: Path, state: dict, config: TrainConfig, train_xy
     """Fit the remaining epochs, checkpointing after each; ``state`` is updated (and saved) in place."""
     train_ds, steps = make_train_dataset(
         *train_xy, batch_size, seed=seed, epochs=config.epochs, initial_epoch=state["epoch"], augment=config.augment,
-        sample_indices=sample_indices, class_weight=class_weight, class_names=class_names)
+        sample_indices=sample_indices, class_weight=class_weight, class_names=class_names, mixup=config.mixup,
+        cutmix=config.cutmix)
     mode = "max" if "acc" in config.monitor else "min"
     resumables = {}
     if config.schedule == "plateau":
@@ -303,7 +452,8 @@ def _fit(net: keras.Model, out: Path, state: dict, config: TrainConfig, train_xy
             monitor=config.monitor, mode=mode, patience=config.early_stopping_patience)
     for name, cb in resumables.items():
         cb.set_initial_state(state["callbacks"].get(name))
-    cbs = [_EpochLog(), *resumables.values(), *(callbacks or []), _Checkpointer(out, state, config.monitor, resumables)]
+    cbs = [_EpochLog(), *resumables.values(), *(callbacks or []),
+           _Checkpointer(out, state, config.monitor, resumables, config.average_last)]
     start_epoch = state["epoch"]
     start = time.perf_counter()
     net.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
@@ -329,6 +479,12 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     ``strategy`` defaults to ``select_strategy(gpus)``; with several replicas the batch size and learning rate are
     scaled by ``replica_scaled``. The network predicts the data's classes (``dataset.class_names``, recorded in
     the card with its ``label_source``) and fits its soft labels when the label source gives them.
+
+    What is selected, always on PublicTest only: the epoch with the best ``monitor`` (checkpoints/best.keras).
+    With ``average_last`` N the run also keeps the weights of its last N epochs; the evaluated and saved model is
+    their average (batch norm re-estimated on Training) unless the best single epoch scores better on PublicTest,
+    in which case that epoch is; the card's ``metrics.averaging`` records both PublicTest figures and which was
+    kept. PrivateTest is evaluated once, on the kept model only.
     """
     profile = get_profile(profile)
     config = resolve_config(model, profile, **overrides)
@@ -362,18 +518,21 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
             net.load_weights(best)
     if device.mixed_precision:
         net = float32_copy(net)
+    averaging = None
+    if config.average_last:
+        net, averaging = _averaged_or_best(net, out, state, config, x_train, val_set, batch_size, seed)
     distribution = {"strategy": type(strategy).__name__.lstrip("_"), "replicas": replicas,
                     "global_batch_size": batch_size, "learning_rate": learning_rate}
     return _finalise(net, out, state, config, dataset, profile, seed, len(train_set), batch_size, device,
-                     distribution, tta, resumed_from)
+                     distribution, tta, resumed_from, averaging)
 
 
 def _finalise(net: keras.Model, out: Path, state: dict, config: TrainConfig, dataset: Dataset, profile: Profile,
               seed: int, training_rows: int, batch_size: int, device: DeviceSettings, distribution: dict, tta: bool,
-              resumed_from: int) -> TrainingResult:
+              resumed_from: int, averaging: dict | None = None) -> TrainingResult:
     """Evaluate the selected weights, write model.keras with its card, and gather the result."""
     metrics = {"best_epoch": state["best_epoch"], f"best_{config.monitor}": state["best"],
-               **card_metrics(net, dataset, tta=tta)}
+               **({"averaging": averaging} if averaging else {}), **card_metrics(net, dataset, tta=tta)}
     seconds = state["fit_seconds"]
     ips = state["images_seen"] / seconds if seconds else 0.0
     card = {

@@ -277,3 +277,175 @@ def test_profile_caps_the_training_rows_reproducibly(toy, tmp_path):
                        train_rows=0, verbose=0)
     assert everything.model.fer_card["training_rows"] == (toy.splits == "Training").sum()
     assert get_profile("smoke").train.rows == 2_000 and get_profile("cpu").train.rows == 0
+
+
+# ------------------------------------------------------------------------------------------- mixup and cutmix
+
+def _identified_batch(b=12):
+    """Images of row k: (k + 1) × a fixed non-constant pattern, and one-hot targets over b columns: a mixed row shows
+    which two rows it came from and in what shares."""
+    pattern = 1.0 + np.linspace(0.0, 1.0, 48 * 48, dtype=np.float32).reshape(48, 48, 1)
+    images = np.arange(1, b + 1, dtype=np.float32)[:, None, None, None] * pattern
+    return images, np.eye(b, dtype=np.float32), pattern
+
+
+@pytest.mark.parametrize("mixup, cutmix", [(0.2, 0.0), (0.0, 1.0), (0.4, 1.0)])
+def test_mixed_targets_are_convex_combinations_matching_the_images(mixup, cutmix):
+    from fer_workbench.inputs import mix_batch
+
+    images, targets, pattern = _identified_batch()
+    weights = np.arange(1, 13, dtype=np.float32)
+    kinds = set()
+    for counter in range(8):
+        x, y, w = (t.numpy() for t in mix_batch(images, targets, seed=5, counter=counter, mixup=mixup,
+                                                 cutmix=cutmix, weights=weights))
+        assert np.allclose(y.sum(axis=1), 1.0, atol=1e-6) and y.min() >= 0 and y.max() <= 1 + 1e-6
+        for i in range(len(y)):
+            others = np.delete(np.arange(len(y)), i)
+            partner = others[np.argmax(y[i, others])] if y[i, others].max() > 0 else i
+            own = y[i, i] if partner != i else 1.0
+            assert np.count_nonzero(np.delete(y[i], [i, partner])) == 0  # its own row and one partner, no more
+            assert np.isclose(w[i], own * weights[i] + (1 - own) * weights[partner], rtol=1e-5)
+            ratio = x[i] / pattern  # the row numbers the pixels came from (blended: a weighted mean of two)
+            if np.allclose(ratio, ratio.flat[0], rtol=1e-5):  # blended (mixup), or a whole copy
+                assert np.isclose(ratio.flat[0], own * (i + 1) + (1 - own) * (partner + 1), rtol=1e-5)
+                if not np.isclose(ratio.flat[0], round(float(ratio.flat[0])), atol=1e-3):
+                    kinds.add("mixup")
+            else:  # pasted (CutMix): each pixel is its own or the partner's, the partner's share is 1 - λ
+                rows = np.round(ratio).astype(int)
+                assert np.allclose(ratio, rows, atol=1e-4) and set(np.unique(rows)) == {i + 1, partner + 1}
+                assert np.isclose((rows == partner + 1).mean(), 1 - own, atol=1e-6)
+                kinds.add("cutmix")
+    assert kinds == {k for k, alpha in (("mixup", mixup), ("cutmix", cutmix)) if alpha > 0}
+
+
+def test_mixing_is_deterministic_per_seed_and_step():
+    from fer_workbench.inputs import mix_batch
+
+    images, targets, _ = _identified_batch()
+
+    def mixed(seed, counter):
+        return [t.numpy() for t in mix_batch(images, targets, seed, counter, mixup=0.3, cutmix=1.0)[:2]]
+
+    first = mixed(1, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, mixed(1, 4), strict=True))
+    assert not np.array_equal(first[1], mixed(1, 5)[1]) and not np.array_equal(first[1], mixed(2, 4)[1])
+    off = mix_batch(images, targets, 1, 4)
+    assert np.array_equal(off[0].numpy(), images) and np.array_equal(off[1].numpy(), targets)
+
+
+def test_mixed_train_stream_is_deterministic_and_resumable_on_soft_labels():
+    data = toy_dataset(40)
+    x = to_model_input(data.images)
+    soft = np.full((40, len(CLASS_NAMES)), 0.05, np.float32)
+    soft[np.arange(40), data.labels] = 0.7
+    kwargs = {"seed": 1, "epochs": 3, "augment": 0.5, "mixup": 0.2, "cutmix": 1.0}
+    batches = list(make_train_dataset(x, soft, 16, **kwargs)[0])
+    again = list(make_train_dataset(x, soft, 16, **kwargs)[0])
+    resumed = list(make_train_dataset(x, soft, 16, initial_epoch=1, **kwargs)[0])
+    assert all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) for p, q in zip(batches, again, strict=True))
+    assert all(np.array_equal(p[1], q[1]) for p, q in zip(batches[3:], resumed, strict=True))
+    for _, y in batches:
+        assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
+    plain = list(make_train_dataset(x, soft, 16, seed=1, epochs=1, augment=0.5)[0])
+    assert not np.array_equal(plain[0][1], batches[0][1])  # mixing changed the targets
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("mixup", -0.1, "mixup must be a number >= 0"), ("mixup", "strong", "mixup must be a number >= 0"),
+    ("cutmix", float("nan"), "cutmix must be a number >= 0"), ("cutmix", True, "cutmix must be a number >= 0"),
+    ("average_last", 2.5, "average_last must be a whole number"), ("average_last", -1, "average_last must be"),
+    ("average_last", 9, "average_last 9 is more than the run's 3 epochs")])
+def test_invalid_mixing_and_averaging_settings_are_one_line_errors(field, value, says):
+    with pytest.raises(WorkbenchError, match=says) as caught:
+        resolve_config({"model": "vgg", "epochs": 3, field: value}, "smoke")
+    assert "\n" not in str(caught.value)
+
+
+def test_new_settings_left_off_keep_old_runs_resumable():
+    from fer_workbench.training import _fingerprint
+
+    plain = _fingerprint(resolve_config("vgg", "smoke"), 0, 32, "data")
+    assert not {"mixup", "cutmix", "average_last"} & set(plain["config"])
+    mixed = _fingerprint(resolve_config("vgg", "smoke", mixup=0.2, average_last=2), 0, 32, "data")
+    assert mixed["config"]["mixup"] == 0.2 and mixed["config"]["average_last"] == 2
+
+
+# ------------------------------------------------------------------------------------------ weight averaging
+
+def test_batch_norm_reestimation_gives_the_mean_over_the_rows_and_restores_the_layers():
+    from fer_workbench.training import reestimate_batch_norm
+
+    net = build_model("vgg", **{**TINY_VGG, "batch_norm": True, "dropout": 0.3})
+    x = to_model_input(toy_dataset(50).images)
+    norm = next(layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization))
+    drop = next(layer for layer in net.layers if isinstance(layer, keras.layers.Dropout))
+    inputs_to_norm = keras.Model(net.input, norm.input).predict(x, verbose=0)
+    assert reestimate_batch_norm(net, x, batch_size=16) == 50  # batches of 16, 16, 16 and 2
+    assert np.allclose(norm.moving_mean.numpy(), inputs_to_norm.mean(axis=(0, 1, 2)), atol=1e-4)
+    assert norm.momentum == 0.9 and drop.rate == 0.3
+
+
+def test_averaged_model_is_the_mean_of_the_last_snapshots(tmp_path):
+    """average_last 2 of 3 epochs: the kept snapshots are epochs 2 and 3, their average is the element-wise mean
+    of the weights at those epochs' ends (before batch-norm re-estimation), and the card records the comparison."""
+    from fer_workbench.model_card import card_markdown
+    from fer_workbench.training import average_snapshots
+
+    class Snapshots(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.weights = {}
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights[epoch + 1] = self.model.get_weights()
+
+    recorder = Snapshots()
+    config = {"model": "vgg", "model_kwargs": {**TINY_VGG, "batch_norm": True}, "optimizer": "adam",
+              "schedule": "cosine", "epochs": 3, "average_last": 2}
+    result = train(toy_dataset(), config, tmp_path / "run", "smoke", seed=0, verbose=0, callbacks=[recorder])
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["snapshots"] == [2, 3]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "snapshots").iterdir()) == \
+        ["epoch-0002.npz", "epoch-0003.npz"]
+    averaged = average_snapshots(tmp_path / "run", [2, 3])
+    for mine, second, third in zip(averaged, recorder.weights[2], recorder.weights[3], strict=True):
+        assert np.allclose(mine, (second.astype(np.float64) + third) / 2, rtol=1e-6, atol=1e-7)
+    averaging = result.metrics["averaging"]
+    assert averaging["epochs"] == [2, 3] and averaging["batch_norm_rows"] > 0
+    assert set(averaging["publictest_accuracy"]) == {"averaged", "best_epoch"}
+    assert averaging["kept"] == ("averaged" if averaging["publictest_accuracy"]["averaged"]
+                                 >= averaging["publictest_accuracy"]["best_epoch"] else "best_epoch")
+    card = json.loads(result.card_path.read_text())
+    assert card["metrics"]["averaging"] == averaging and card["train_config"]["average_last"] == 2
+    page = card_markdown(card, card["metrics"]["PrivateTest"], None, {"n": 0, "accuracy": None})
+    assert f"- Weight averaging: epochs 2–3 averaged, batch norm re-estimated on {averaging['batch_norm_rows']:,}" \
+        in page and f"the {averaging['kept'].replace('_', ' ')} model is kept" in page
+    if averaging["kept"] == "averaged":  # re-estimation changes only the batch-norm statistics
+        trainable = {id(v) for v in result.model.trainable_weights}
+        for variable, mean in zip(result.model.weights, averaged, strict=True):
+            if id(variable) in trainable:
+                assert np.allclose(variable.numpy(), mean, atol=1e-7)
+
+
+def test_averaging_resumes_exactly_after_an_interruption(tmp_path):
+    """A run stopped after epoch 2 of 3 and re-run keeps its snapshots (state.json lists them), so its average is
+    the uninterrupted run's."""
+    from fer_workbench.training import average_snapshots
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    config = {"model": "vgg", "model_kwargs": {**TINY_VGG, "batch_norm": True, "dropout": 0.0}, "optimizer": "adam",
+              "schedule": "cosine", "augment": 0.5, "mixup": 0.2, "epochs": 3, "average_last": 2}
+    whole = train(toy_dataset(), config, tmp_path / "whole", "smoke", seed=1, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_dataset(), config, tmp_path / "pieces", "smoke", seed=1, verbose=0, callbacks=[Interrupt()])
+    assert json.loads((tmp_path / "pieces" / "state.json").read_text())["snapshots"] == [1, 2]
+    pieces = train(toy_dataset(), config, tmp_path / "pieces", "smoke", seed=1, verbose=0)
+    assert pieces.resumed_from_epoch == 2 and pieces.metrics["averaging"] == whole.metrics["averaging"]
+    for a, b in zip(average_snapshots(tmp_path / "whole", [2, 3]), average_snapshots(tmp_path / "pieces", [2, 3]),
+                    strict=True):
+        assert np.array_equal(a, b)

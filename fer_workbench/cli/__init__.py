@@ -23,10 +23,12 @@ from fer_workbench.cli.inference import _add_evaluate, _add_predict, cmd_evaluat
 from fer_workbench.cli.pipeline import _add_run, cmd_run
 from fer_workbench.cli.training import (
     _add_model_card,
+    _add_probe,
     _add_ship,
     _add_train,
     _add_tune,
     cmd_model_card,
+    cmd_probe,
     cmd_ship,
     cmd_train,
     cmd_tune,
@@ -34,8 +36,8 @@ from fer_workbench.cli.training import (
 from fer_workbench.errors import WorkbenchError, one_line
 
 __all__ = ["SUBCOMMANDS", "build_parser", "check_paths", "cmd_ablate_cleaning", "cmd_clean", "cmd_data_clear_cache",
-           "cmd_data_default", "cmd_data_summary", "cmd_evaluate", "cmd_model_card", "cmd_predict", "cmd_run",
-           "cmd_ship", "cmd_train", "cmd_tune", "main"]
+           "cmd_data_default", "cmd_data_summary", "cmd_evaluate", "cmd_model_card", "cmd_predict", "cmd_probe",
+           "cmd_run", "cmd_ship", "cmd_train", "cmd_tune", "main"]
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
@@ -45,8 +47,8 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 def check_paths(args) -> None:
     """Refuse unusable paths before any work starts: an output directory (``--out``) or file (``ship --to``) that
     is a file / a directory or cannot be created, and input files (``--config``, ``--ferplus``, ``--decisions``,
-    ``--manifest``, a ``--model`` file) that are not regular files. Every subcommand goes through this, from
-    ``main``, before TensorFlow is imported."""
+    ``--manifest``, ``--probes``, a ``--model`` file) that are not regular files. Every subcommand goes through this,
+    from ``main``, before TensorFlow is imported."""
     from fer_workbench.config import model_file
     from fer_workbench.files import check_output_dir, check_output_file
 
@@ -55,7 +57,7 @@ def check_paths(args) -> None:
     if getattr(args, "to", None):
         check_output_file(args.to, "--to")
     model_is_file = args.command not in ("train", "ablate-cleaning")  # their --model names an architecture
-    for option in ("config", "ferplus", "decisions", "model", "manifest"):
+    for option in ("config", "ferplus", "decisions", "model", "manifest", "probes"):
         value = getattr(args, option, None)
         if not value or (option == "model" and not model_is_file):
             continue
@@ -72,8 +74,8 @@ def check_paths(args) -> None:
 # ------------------------------------------------------------------------------------------ the command
 
 
-SUBCOMMANDS = (_add_run, _add_train, _add_tune, _add_clean, _add_ablate_cleaning, _add_ship, _add_model_card,
-               _add_evaluate, _add_predict, _add_data)
+SUBCOMMANDS = (_add_run, _add_train, _add_probe, _add_tune, _add_clean, _add_ablate_cleaning, _add_ship,
+               _add_model_card, _add_evaluate, _add_predict, _add_data)
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -1,4 +1,5 @@
-"""Subcommands that make and ship models: `train`, `tune` (alone or distributed), `ship`, `model-card`.
+"""Subcommands that make and ship models: `train`, `probe` (short controlled trainings of one recipe), `tune` (alone or
+distributed), `ship`, `model-card`.
 TensorFlow is imported inside each command, once its data is known to be good."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fer_workbench.cli.common import (
     print_json,
     progress_to_stderr,
 )
-from fer_workbench.config import DEFAULT_SEED
+from fer_workbench.config import DEFAULT_SEED, PROFILES
 from fer_workbench.errors import WorkbenchError
 
 MAX_CONFIG_BYTES = 1_000_000  # a settings file; anything larger is not one
@@ -49,22 +50,9 @@ def _add_train(commands) -> None:
 
 
 def _load_config_file(path: str) -> dict:
-    from fer_workbench.files import read_bounded
+    from fer_workbench.files import read_yaml_mapping
 
-    file = Path(path)
-    try:
-        text = read_bounded(file, MAX_CONFIG_BYTES).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WorkbenchError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        import yaml
-
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorkbenchError(f"{file}: not valid JSON or YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(values, dict):
-        raise WorkbenchError(f"{file}: expected a mapping of training settings")
-    return values
+    return read_yaml_mapping(path, "training settings", MAX_CONFIG_BYTES)
 
 
 def _parse_overrides(pairs: list[str]) -> dict:
@@ -109,6 +97,62 @@ def cmd_train(args) -> int:
         for split, values in result.metrics.items():
             if isinstance(values, dict) and "accuracy" in values:
                 print(f"{split}: accuracy {values['accuracy']:.4f}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ probe
+
+
+def _add_probe(commands) -> None:
+    probe = commands.add_parser("probe", help="train each probe (a recipe with one change) for the same short budget "
+                                              "and seed; a table chosen on PublicTest (resumes --out)")
+    probe.add_argument("--data", help=DATA_HELP)
+    probe.add_argument("--config", required=True, help="the base recipe: JSON/YAML file of training settings "
+                                                       "(e.g. configs/fer2013-cpu.yaml)")
+    probe.add_argument("--probes", required=True, help="probe file: a 'probes:' list of {name, overrides, "
+                                                       "description} (e.g. configs/fer2013-probes.yaml)")
+    probe.add_argument("--epochs", type=int, help="epochs every probe trains (default: the probe file's epochs)")
+    probe.add_argument("--out", required=True, help="study directory: probes_results.json and one run per probe; "
+                                                    "re-running the same command resumes")
+    probe.add_argument("--report", help="directory for probes.json and probes.png (default: --out)")
+    probe.add_argument("--only", help="comma-separated probe names (default: every probe in the file)")
+    probe.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    probe.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    add_skip_bad_rows(probe)
+    add_json(probe)
+    probe.set_defaults(func=cmd_probe)
+
+
+def cmd_probe(args) -> int:
+    from fer_workbench.data import load_dataset, resolve_data_path
+    from fer_workbench.files import check_output_dir
+    from fer_workbench.probes import check_epochs, load_probes, select_probes
+
+    if args.report:
+        check_output_dir(args.report, "--report")
+    base = _load_config_file(args.config)
+    probes, file_epochs = load_probes(args.probes)
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    probes = select_probes(probes, only)
+    if args.epochs is None and file_epochs is None:
+        raise WorkbenchError(f"give --epochs (or an 'epochs:' entry in {args.probes})")
+    epochs = check_epochs(args.epochs if args.epochs is not None else file_epochs, "--epochs")
+    dataset = load_dataset(resolve_data_path(args.data, args.profile, args.seed), skip_bad_rows=args.skip_bad_rows)
+    from fer_workbench.probes import run_probes, write_probe_report  # TensorFlow, once the data is known to be good
+    with progress_to_stderr(args.json):
+        results = run_probes(dataset, base, probes, args.out, epochs, seed=args.seed, profile=args.profile,
+                             progress=not args.json)
+    paths = write_probe_report(results, args.report or args.out,
+                               command="fer-workbench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["probe"]
+                               else None)
+    table = results.table()
+    if args.json:
+        print_json({"probes": json.loads(table.to_json(orient="records")), "trained_now": results.trained_now,
+                    "paths": {k: str(v) for k, v in paths.items()}})
+        return 0
+    print(table.drop(columns=["overrides"]).round(4).to_string(index=False))
+    for name, path in paths.items():
+        print(f"{name:>8}: {path}")
     return 0
 
 

@@ -50,6 +50,7 @@ from fer_workbench.plots.training import (
     label_source_bars,
     learning_curves,
     learning_curves_static,
+    probe_figure,
     tuning_parallel_coordinates,
 )
 from fer_workbench.plots.video import EMOTION_COLORS, video_key_frames, video_timeline
@@ -60,6 +61,6 @@ __all__ = ["EMOTION_COLORS", "SPLIT_COLORS", "VERDICT_COLORS", "before_after_bar
            "image_mosaic", "imbalance_bar", "importance_bar", "intensity_distributions", "label_source_bars",
            "learning_curves", "learning_curves_static", "mean_face_panel", "method_comparison", "overlay_rgb",
            "pair_grid", "per_class_bars", "perturbation_gallery", "photo_with_boxes", "pixel_histogram", "pr_figure",
-           "randomisation_plot", "region_bars", "reliability_diagram", "robustness_figure", "roc_figure",
-           "saliency_overlay_grid", "score_histogram", "split_metrics_bars", "tuning_parallel_coordinates",
-           "use_offline_plotly", "video_key_frames", "video_timeline"]
+           "probe_figure", "randomisation_plot", "region_bars", "reliability_diagram", "robustness_figure",
+           "roc_figure", "saliency_overlay_grid", "score_histogram", "split_metrics_bars",
+           "tuning_parallel_coordinates", "use_offline_plotly", "video_key_frames", "video_timeline"]

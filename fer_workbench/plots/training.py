@@ -4,6 +4,7 @@ comparisons."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -84,3 +85,42 @@ def label_source_bars(table: pd.DataFrame) -> go.Figure:
     fig = px.bar(long, x="labels", y="value", color="scored on", barmode="group",
                  title="The same network trained on each label source")
     return fig.update_layout(yaxis_range=[0, 1], xaxis_title="trained on", yaxis_title="accuracy")
+
+
+def probe_figure(table: pd.DataFrame, title: str = "Probes: selection on PublicTest") -> plt.Figure:
+    """A probe table (``probes.ProbeResults.table``) as a static figure: per probe its PublicTest accuracy (filled
+    dot, the selection figure) with the 95 % interval of its difference from the baseline (whisker; the baseline's
+    accuracy is the dashed line), its PrivateTest accuracy (hollow dot: reported, never chosen on), and its
+    training images/s."""
+    rows = table.reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    height = 0.42 * len(rows) + 2.0
+    fig, (acc_ax, speed_ax) = plt.subplots(1, 2, figsize=(9, height), dpi=100,
+                                           gridspec_kw={"width_ratios": [3, 1.2]}, sharey=True)
+    public = rows["publictest_accuracy"].to_numpy(float) * 100
+    private = rows["privatetest_accuracy"].to_numpy(float) * 100
+    shown = [public, private]
+    base = rows.index[rows["probe"] == "baseline"]
+    if len(base):
+        acc_ax.axvline(public[base[0]], color="grey", linestyle="--", linewidth=1, label="baseline, PublicTest")
+        low = public[base[0]] + rows["vs_baseline_low"].to_numpy(float) * 100
+        high = public[base[0]] + rows["vs_baseline_high"].to_numpy(float) * 100
+        has = ~np.isnan(low)
+        acc_ax.hlines(y[has], low[has], high[has], color="#4c78a8", linewidth=1.5,
+                      label="95 % interval of the difference from the baseline")
+        shown += [low[has], high[has]]
+    acc_ax.scatter(public, y, color="#4c78a8", zorder=3, label="PublicTest (selection)")
+    acc_ax.scatter(private, y, facecolors="none", edgecolors="#e45756", zorder=3, label="PrivateTest (reported)")
+    values = np.concatenate(shown)
+    values = values[~np.isnan(values)]
+    margin = max(1.0, 0.1 * (values.max() - values.min()))
+    acc_ax.set_xlim(values.min() - margin, values.max() + margin)
+    acc_ax.set(yticks=y, yticklabels=rows["probe"], xlabel="accuracy (%)")
+    acc_ax.grid(axis="x", alpha=0.3)
+    speed_ax.barh(y, rows["images_per_second"].to_numpy(float), color="#72b7b2")
+    speed_ax.set(xlabel="training images/s")
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1))  # room for the legend below
+    plt.close(fig)
+    return fig
