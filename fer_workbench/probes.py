@@ -25,7 +25,7 @@ from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text, read_yaml_mapping
-from fer_workbench.provenance import differing_keys, run_metadata
+from fer_workbench.provenance import read_resumable, run_metadata
 
 RESULTS_FILE = "probes_results.json"  # in the study directory: the study and every finished probe
 REPORT_FILE = "probes.json"  # in the report directory (reports/fer2013 for the shipped model)
@@ -149,16 +149,8 @@ def probe_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def _read_results(path: Path, study: dict) -> dict[str, dict]:
-    if not path.exists():
-        return {}
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise WorkbenchError(f"{path}: unreadable probe results ({exc})") from None
-    if saved.get("study") != study:
-        differ = differing_keys(saved.get("study"), study)
-        raise WorkbenchError(f"{path} holds other probes (differs in: {', '.join(differ)}); use another --out")
-    return dict(saved.get("probes", {}))
+    saved = read_resumable(path, "study", study, "probe results", f"{path} holds other probes", "use another --out")
+    return dict((saved or {}).get("probes", {}))
 
 
 def _correct_string(correct: np.ndarray) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
+from pathlib import Path
 
 from fer_workbench.config import project_root
+from fer_workbench.errors import WorkbenchError
 
 TRACKED_PACKAGES = (
     "fer-workbench", "numpy", "pandas", "tensorflow", "keras", "keras-tuner", "tf-keras-vis",
@@ -63,6 +66,21 @@ def differing_keys(old: dict | None, new: dict | None) -> list[str]:
     what a "holds a different run" message names."""
     old, new = old or {}, new or {}
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def read_resumable(path: Path, key: str, identity: dict, what: str, other: str, remedy: str) -> dict | None:
+    """The JSON document a resumable job left at ``path`` (training state, ablation cells, probes), when its
+    ``key`` records this job's ``identity``; None when there is none yet. An unreadable file is "PATH: unreadable
+    WHAT (why)"; another job's is "OTHER (differs in: keys); REMEDY"."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"{path}: unreadable {what} ({exc})") from None
+    if saved.get(key) != identity:
+        raise WorkbenchError(f"{other} (differs in: {', '.join(differing_keys(saved.get(key), identity))}); {remedy}")
+    return saved
 
 
 def run_metadata(**extra) -> dict:

@@ -31,7 +31,7 @@ from fer_workbench.inputs import make_eval_dataset, make_train_dataset
 from fer_workbench.models import MODEL_NAMES, VGGConfig, as_vgg_config, build_model, tag_model
 from fer_workbench.models.io import _save_keras_atomic, card_path_for, float32_copy, load_model, save_model
 from fer_workbench.preprocess import check_variant, prepare_images
-from fer_workbench.provenance import differing_keys, run_metadata
+from fer_workbench.provenance import read_resumable, run_metadata
 from fer_workbench.runtime import (
     DeviceSettings,
     check_precision,
@@ -394,16 +394,10 @@ def _fingerprint(config: TrainConfig, seed: int, batch_size: int, data_hash: str
 
 def _restore_state(out: Path, fingerprint: dict, overwrite: bool) -> dict:
     """This run's saved state (when ``out`` holds the same run), else a fresh one; a clear error for another run."""
-    state_path = out / "state.json"
-    if state_path.exists() and not overwrite:
-        try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise WorkbenchError(f"{state_path}: unreadable training state ({exc})") from None
-        if state.get("fingerprint") != fingerprint:
-            differ = differing_keys(state.get("fingerprint"), fingerprint)
-            raise WorkbenchError(f"{out} holds a different run (differs in: {', '.join(differ)}); use another "
-                                 f"directory or overwrite=True")
+    state = None if overwrite else read_resumable(
+        out / "state.json", "fingerprint", fingerprint, "training state",
+        f"{out} holds a different run", "use another directory or overwrite=True")
+    if state is not None:
         return state
     return {"fingerprint": fingerprint, "epoch": 0, "history": [], "best": None, "best_epoch": None,
             "stopped_early": False, "callbacks": {}, "fit_seconds": 0.0, "images_seen": 0}

@@ -26,7 +26,7 @@ from fer_workbench.config import Profile, get_profile
 from fer_workbench.data.dataset import Dataset
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.files import atomic_write_text, sha256_bytes
-from fer_workbench.provenance import differing_keys
+from fer_workbench.provenance import read_resumable
 
 TEST_SPLITS = ("PublicTest", "PrivateTest")
 LABEL_SOURCES = ("original", "ferplus")  # the dataset's labels; FER+ majority (rows that have one)
@@ -250,17 +250,9 @@ def _manifest_digest(masks: dict[str, np.ndarray]) -> str:
 
 def _read_results(path: Path, study: dict) -> list[dict]:
     """The finished cells of the study in ``path``; another study there is refused rather than mixed in."""
-    if not path.exists():
-        return []
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise WorkbenchError(f"{path}: unreadable ablation results ({exc})") from None
-    if saved.get("study") != study:
-        differ = differing_keys(saved.get("study"), study)
-        raise WorkbenchError(f"{path} holds a different cleaning ablation (differs in: {', '.join(differ)}); "
-                             "use another --out")
-    return list(saved.get("cells", []))
+    saved = read_resumable(path, "study", study, "ablation results",
+                           f"{path} holds a different cleaning ablation", "use another --out")
+    return list((saved or {}).get("cells", []))
 
 
 def _check_seeds(seeds) -> list[int]:
