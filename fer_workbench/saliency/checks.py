@@ -12,6 +12,7 @@ import pandas as pd
 from fer_workbench import CLASS_NAMES, IMAGE_SIZE
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.models.common import tag_model
+from fer_workbench.models.io import model_class_names
 from fer_workbench.saliency.maps import _check_model, _classes, _images, last_conv_layer, saliency_maps
 
 # ----------------------------------------------------------------------------------- randomisation (Adebayo)
@@ -106,7 +107,8 @@ def randomisation_check(model: keras.Model, images, classes, method: str = "grad
     reference = saliency_maps(model, batch, cls, method, batch_size, **kwargs)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    tag_model(clone, fer_preprocessing=getattr(model, "fer_preprocessing", "none"))
+    tag_model(clone, fer_preprocessing=getattr(model, "fer_preprocessing", "none"),
+              fer_class_names=list(model_class_names(model)))  # a clone keeps no card: an 8-class model stays 8
     layer = kwargs.pop("layer", None)
     if layer is None and method in ("gradcam", "gradcam++", "scorecam"):
         layer = last_conv_layer(model).name
