@@ -332,8 +332,8 @@ def save_clip_uploads(value, folder) -> tuple[list, list[str]]:
     (paths written, one message per upload refused: too large, not a video name, empty)."""
     from pathlib import Path
 
+    from fer_workbench.clips import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
     from fer_workbench.files import atomic_write_bytes
-    from fer_workbench.video import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
 
     folder = Path(folder).expanduser()
     items = list(value.values()) if isinstance(value, dict) else list(value or ())
@@ -363,7 +363,7 @@ def video_picker(predictor, folder, **options) -> widgets.VBox:
 
     from IPython.display import display
 
-    from fer_workbench.video import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
+    from fer_workbench.clips import ANIMATION_SUFFIXES, VIDEO_SUFFIXES
 
     folder = Path(folder).expanduser()
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_cli import run_cli
 
-from fer_workbench import CLASS_NAMES, WorkbenchError, plots, video, widgets
+from fer_workbench import CLASS_NAMES, WorkbenchError, clips, plots, video, widgets
 from fer_workbench.faces import Face
 from fer_workbench.predict import FacePredictor
 from fer_workbench.tracking import FaceTracker, SceneCutDetector, ScoreSmoother, associate
@@ -281,11 +281,11 @@ def test_bad_clips_become_one_line_messages(squares_predictor, bad_clips, name, 
 
 
 def test_limits_are_parameters(shots_clip):
-    with pytest.raises(video.VideoError, match=r"over the 0\.01-megapixel limit"):
-        video.open_clip(shots_clip, max_pixels=10_000)
-    with pytest.raises(video.VideoError, match="over the 10-frame limit"):
-        video.open_clip(shots_clip, max_frames=10)
-    capture, info = video.open_clip(shots_clip)
+    with pytest.raises(clips.VideoError, match=r"over the 0\.01-megapixel limit"):
+        clips.open_clip(shots_clip, max_pixels=10_000)
+    with pytest.raises(clips.VideoError, match="over the 10-frame limit"):
+        clips.open_clip(shots_clip, max_frames=10)
+    capture, info = clips.open_clip(shots_clip)
     capture.release()
     assert (info.width, info.height, info.fps, info.frames_declared) == (*SIZE, 10.0, 30)
 
@@ -302,9 +302,9 @@ def test_common_containers_decode(tmp_path, suffix, codec):
                                         duration=100, loop=0)
     else:
         write_clip(path, frames, codec=codec)
-    assert video.is_video_file(path)
-    capture, info = video.open_clip(path)
-    reader = video.FrameReader(capture, info)
+    assert clips.is_video_file(path)
+    capture, info = clips.open_clip(path)
+    reader = clips.FrameReader(capture, info)
     read = list(reader)
     capture.release()
     assert len(read) == 12 and reader.ended and read[-1][2].shape == (SIZE[1], SIZE[0], 3)
@@ -315,7 +315,7 @@ def test_a_still_gif_is_a_photo(tmp_path):
     from PIL import Image
 
     Image.fromarray(frame((60, 80, 140))).save(tmp_path / "still.gif")
-    assert not video.is_video_file(tmp_path / "still.gif") and video.is_video_file(tmp_path / "later.mkv")
+    assert not clips.is_video_file(tmp_path / "still.gif") and clips.is_video_file(tmp_path / "later.mkv")
 
 
 # ------------------------------------------------------------------------------------------- documents and CLI
