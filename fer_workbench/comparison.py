@@ -70,7 +70,7 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
     for name in tqdm(list(names), desc="models", disable=not progress):
         if name in classical.CLASSICAL_MODELS:
             train_set = dataset.split("Training")
-            take = train_set.sample_positions(profile.compare.classical_rows, seed)
+            take = classical.stratified_positions(train_set.labels, profile.compare.classical_rows, seed)
             start = time.perf_counter()
             model = classical.fit_classical(name, train_set.images[take], train_set.labels[take], seed=seed)
             seconds = time.perf_counter() - start

@@ -208,7 +208,11 @@ def run_probes(dataset: Dataset, base_config: dict | str | os.PathLike, probes: 
                                  f"({json.dumps(finished[probe.name]['overrides'])}); rename it or use another --out")
     trained_now = []
     public = dataset.split("PublicTest")
-    for probe in tqdm([p for p in chosen if p.name not in finished], desc="probes", disable=not progress):
+    riders = shared_runs(chosen, set(finished))
+    carriers = {rider.name: next(p for p in chosen if p.name == name) for name, rider in riders.items()}
+    by_name = {carriers.get(p.name, p).name: carriers.get(p.name, p) for p in chosen if p.name not in finished}
+    queue = list(by_name.values())  # a plain probe that shares a run is trained as its averaging partner
+    for probe in tqdm(queue, desc="probes", disable=not progress):
         start = time.perf_counter()
         config = configs[probe.name]
         result = train(dataset, config, out / probe.name, profile=profile, seed=seed, verbose=0)
@@ -224,10 +228,52 @@ def run_probes(dataset: Dataset, base_config: dict | str | os.PathLike, probes: 
             "seconds": round(result.seconds, 1), "probe_seconds": round(time.perf_counter() - start, 1),
             "config": config.to_dict(), "publictest_correct": _correct_string(correct)}
         trained_now.append(probe.name)
+        rider = riders.get(probe.name)
+        if rider is not None:
+            finished[rider.name] = _best_epoch_row(rider, finished[probe.name], configs[rider.name], dataset,
+                                                   result.model, out / probe.name)
+            trained_now.append(rider.name)
         atomic_write_text(results_path, json.dumps({"study": study, "probes": finished}))
     rows = [dict(finished[p.name]) for p in chosen]
     _baseline_comparison(rows, seed=seed)
     return ProbeResults(study=study, rows=rows, out_dir=out, trained_now=trained_now)
+
+
+def shared_runs(probes: list[Probe], finished: set[str]) -> dict[str, Probe]:
+    """{averaging probe's name: the probe it shares a run with}: a probe whose overrides are another's plus
+    ``average_last`` trains exactly as that one does (snapshots only copy weights), so when neither has run, one
+    run gives both rows: the averaging probe's from the run, the other's from the run's best epoch
+    (checkpoints/best.keras). Saves a probe's training time and makes the comparison exact: same trajectory."""
+    pairs = {}
+    waiting = [p for p in probes if p.name not in finished]
+    for probe in waiting:
+        if not probe.overrides.get("average_last"):
+            continue
+        plain = {k: v for k, v in probe.overrides.items() if k != "average_last"}
+        partner = next((p for p in waiting if p.overrides == plain and p.name not in pairs.values()), None)
+        if partner is not None:
+            pairs[probe.name] = partner
+    return pairs
+
+
+def _best_epoch_row(probe: Probe, averaged_row: dict, config, dataset: Dataset, trained, run_dir: Path) -> dict:
+    """``probe``'s row from the best epoch (checkpoints/best.keras) of the run that trained ``averaged_row``'s
+    model ``trained`` (its averaging partner's)."""
+    from fer_workbench.inference import predict_proba
+    from fer_workbench.models.io import float32_copy
+
+    net = float32_copy(trained)  # the checkpoint's weights into the float32 network the run saved
+    net.load_weights(run_dir / "checkpoints" / "best.keras")
+    scores = {}
+    for split in ("PublicTest", "PrivateTest"):
+        part = dataset.split(split)
+        if len(part):
+            scores[split] = predict_proba(net, part.images).argmax(1) == part.labels
+    return {**averaged_row, "probe": probe.name, "overrides": probe.overrides, "description": probe.description,
+            "publictest_accuracy": float(scores["PublicTest"].mean()),
+            "privatetest_accuracy": float(scores["PrivateTest"].mean()) if "PrivateTest" in scores else None,
+            "kept": "best_epoch", "averaging": None, "shared_run": averaged_row["probe"], "config": config.to_dict(),
+            "publictest_correct": _correct_string(scores["PublicTest"])}
 
 
 # ------------------------------------------------------------------------------------------------------- report

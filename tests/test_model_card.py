@@ -128,6 +128,26 @@ def test_choose_model_scores_candidates_on_publictest_and_caches(tmp_path, monke
     assert choose_model(None, out, data).path == shipped  # the cache keys on the files that exist
 
 
+def test_photos_of_a_synthetic_run_go_to_the_shipped_model(tmp_path, monkeypatch):
+    """Notebook 06 on the synthetic default: the run's model wins on drawn faces but has never seen a real one, so
+    photos and clips go to the shipped model; on real data, or with a model given, the usual rule holds."""
+    from fer_workbench import config
+    from fer_workbench.models.registry import REAL_FACES_RULE, choose_model, choose_photo_model, run_model_path
+
+    data = toy_dataset()
+    out = tmp_path / "run"
+    shipped = _learned_model(data, tmp_path / "shipped.keras", 0)
+    monkeypatch.setattr(config, "shipped_model_path", lambda name="shipped": shipped)
+    run_model = _learned_model(data, run_model_path(out), 12)
+    assert choose_model(None, out, data).path == run_model
+    photos = choose_photo_model(None, out, data, synthetic=True)
+    assert photos.path == shipped and photos.rule == REAL_FACES_RULE
+    assert "synthetic" in photos.summary() and "never seen a real face" in photos.summary()
+    assert photos.table()["chosen"].sum() == 1 and photos.table().loc[photos.label, "chosen"]
+    assert choose_photo_model(None, out, data, synthetic=False).path == run_model
+    assert choose_photo_model(run_model, out, data, synthetic=True).rule == "explicit"
+
+
 def test_choose_model_leaves_out_models_of_other_classes(tmp_path, monkeypatch):
     from fer_workbench import config
     from fer_workbench.models import build_model

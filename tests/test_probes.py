@@ -97,6 +97,35 @@ def test_finished_probes_are_not_retrained(study, files, monkeypatch):
     assert again.table()["publictest_accuracy"].tolist() == first.table()["publictest_accuracy"].iloc[[0, 2]].tolist()
 
 
+def test_an_averaging_probe_shares_its_partners_run(study, files, tmp_path, monkeypatch):
+    """The baseline and "baseline + average_last" train one run: the baseline's row is that run's best epoch, the
+    same model a run of its own gives (same seed, same trajectory); a lone averaging probe trains on its own."""
+    from fer_workbench import training
+
+    root, _ = files
+    dataset, first = study
+    calls = []
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(a[2].name) or real_train(*a, **k))
+    probes = [Probe("baseline"), Probe("average-last1", {"average_last": 1})]
+    shared = run_probes(dataset, root / "base.yaml", probes, tmp_path / "shared", epochs=1, seed=0,
+                        profile="smoke", progress=False)
+    assert calls == ["average-last1"] and shared.trained_now == ["average-last1", "baseline"]
+    table = shared.table()
+    assert list(table["probe"]) == ["baseline", "average-last1"]
+    base, averaged = shared.rows
+    assert base["shared_run"] == "average-last1" and base["kept"] == "best_epoch" and base["averaging"] is None
+    assert base["config"]["average_last"] == 0 and averaged["config"]["average_last"] == 1
+    assert averaged["averaging"]["kept"] in ("averaged", "best_epoch")
+    assert base["publictest_accuracy"] == first.rows[0]["publictest_accuracy"]
+    assert base["privatetest_accuracy"] == first.rows[0]["privatetest_accuracy"]
+    assert base["publictest_accuracy"] == pytest.approx(averaged["averaging"]["publictest_accuracy"]["best_epoch"])
+    calls.clear()
+    run_probes(dataset, root / "base.yaml", probes, tmp_path / "alone", epochs=1, seed=0, profile="smoke",
+               progress=False, only=["average-last1"])
+    assert calls == ["average-last1"]
+
+
 def test_another_study_or_changed_probe_in_the_same_directory_is_refused(study, files):
     root, _ = files
     dataset, _ = study

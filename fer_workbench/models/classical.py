@@ -15,6 +15,7 @@ from fer_workbench.errors import WorkbenchError
 from fer_workbench.preprocess import _as_batch, hog_features
 
 CLASSICAL_MODELS: tuple[str, ...] = ("knn_hog", "svm_hog", "knn_pixels", "svm_pixels")
+CALIBRATION_FOLDS = 3  # the SVM's Platt-scaling folds (fewer when a class has fewer examples)
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:
@@ -36,7 +37,7 @@ def make_classical(name: str, seed: int = 0, n_neighbors: int = 5, C: float = 10
     else:
         # Platt scaling on held-out folds gives probabilities (what SVC(probability=True) did before sklearn 1.9).
         svm = SVC(C=C, kernel="rbf", gamma="scale", random_state=seed)
-        steps.append(("clf", CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)))
+        steps.append(("clf", CalibratedClassifierCV(svm, method="sigmoid", cv=CALIBRATION_FOLDS, ensemble=False)))
     return Pipeline(steps)
 
 
@@ -50,7 +51,30 @@ def fit_classical(name: str, images: np.ndarray, labels: np.ndarray, seed: int =
         model.set_params(pca__n_components=max(1, limit))
     if name.startswith("knn"):
         model.set_params(clf__n_neighbors=min(model.named_steps["clf"].n_neighbors, len(images)))
+    else:
+        # Platt scaling's folds are stratified: each class needs an example in every fold
+        classes, counts = np.unique(labels, return_counts=True)
+        if counts.min() < 2:
+            raise WorkbenchError(f"{name}: class {int(classes[counts.argmin()])} has a single training example; the "
+                                 "SVM's probability calibration needs at least 2 per class")
+        model.set_params(clf__cv=int(min(CALIBRATION_FOLDS, counts.min())))
     return model.fit(images, labels)
+
+
+def stratified_positions(labels: np.ndarray, n: int | None, seed: int = 0, at_least: int = 3) -> np.ndarray:
+    """Sorted positions of ``n`` rows drawn at random in proportion to the classes, every class topped up to
+    ``at_least`` rows where it has them (a 500-row draw from FER2013 can hold 2 disgust images or none)."""
+    labels = np.asarray(labels)
+    if not n or n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    take = set(rng.choice(len(labels), size=n, replace=False).tolist())
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        missing = min(at_least, len(members)) - sum(1 for i in members if i in take)
+        if missing > 0:
+            take.update(rng.choice(np.setdiff1d(members, list(take)), size=missing, replace=False).tolist())
+    return np.array(sorted(take))
 
 
 def classical_proba(model: Pipeline, images: np.ndarray, num_classes: int = len(CLASS_NAMES)) -> np.ndarray:

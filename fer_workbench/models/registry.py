@@ -57,6 +57,9 @@ class Candidate:
                 "compatible": self.compatible, "reason": self.reason}
 
 
+REAL_FACES_RULE = "shipped model for real faces"  # ModelChoice.rule of ``choose_photo_model`` on synthetic data
+
+
 @dataclass
 class ModelChoice:
     """The model a run analyses and why: an explicit file wins; else the best candidate on the selection split."""
@@ -71,6 +74,11 @@ class ModelChoice:
     def summary(self) -> str:
         if self.rule == "explicit":
             return f"Analysing {self.label} ({self.path.name}): given explicitly (model_path / --model)."
+        if self.rule == REAL_FACES_RULE:
+            scored = "; ".join(f"{c.label} {c.accuracy:.3f}" for c in self.candidates if c.accuracy is not None)
+            return (f"Using {self.label} for photos and clips: this run's data is synthetic (drawn faces), and a model "
+                    f"trained on it has never seen a real face, so real photos go to the shipped model (synthetic "
+                    f"{self.split} accuracy: {scored}). Pass model_path / --model to choose another.")
         scored = [c for c in self.candidates if c.accuracy is not None]
         others = "; ".join(f"{c.label} {c.accuracy:.3f}" for c in scored if c.path != self.path)
         left_out = "; ".join(f"{c.label}: {c.reason}" for c in self.candidates if not c.compatible)
@@ -204,6 +212,26 @@ def choose_model(model_path: str | os.PathLike | None, output_dir: str | os.Path
     if cache is not None:
         atomic_write_text(cache, json.dumps({"key": key, "choice": choice.to_dict()}, indent=1))
     return choice
+
+
+def choose_photo_model(model_path: str | os.PathLike | None, output_dir: str | os.PathLike | None,
+                       dataset: Dataset, synthetic: bool) -> ModelChoice:
+    """The model notebook 06 runs on photos and clips: ``choose_model``'s, except when the run's data is
+    ``synthetic`` (the embedded default) and no model is given: scoring on drawn faces says nothing about real ones,
+    so the shipped model of the data's label source is used (the candidates' scores are kept)."""
+    from fer_workbench.config import shipped_model_path, shipped_name_for
+
+    choice = choose_model(model_path, output_dir, dataset)
+    if not synthetic or choice.rule == "explicit":
+        return choice
+    shipped = shipped_model_path(shipped_name_for(dataset.label_source))
+    if not shipped.is_file():
+        return choice
+    candidates = choice.candidates
+    if not any(c.path.resolve() == shipped.resolve() for c in candidates):
+        candidates = [*candidates, Candidate(_label_for(shipped, output_dir), shipped)]
+    return ModelChoice(path=shipped, label=_label_for(shipped, output_dir), rule=REAL_FACES_RULE, split=choice.split,
+                       candidates=candidates)
 
 
 def predict_with_models(models: dict[str, Path], splits: dict[str, Dataset], num_classes: int, tta: bool = False,
