@@ -42,6 +42,12 @@ def _keras_run(dataset: Dataset, model: str, out_dir: Path, profile: Profile, se
     return _FINISHED[key]
 
 
+def _rows_trained(dataset: Dataset, profile: Profile) -> int:
+    """The Training rows a Keras run of ``profile`` fits on: all, or its ``train.rows`` subsample."""
+    available = int((dataset.splits == "Training").sum())
+    return min(available, profile.train.rows) if profile.train.rows else available
+
+
 def _row(name: str, kind: str, probs: np.ndarray, test: Dataset, clean: np.ndarray, seconds: float,
          params: int | None, **extra) -> dict:
     summary = summary_metrics(test.labels, probs)
@@ -80,7 +86,7 @@ def compare_models(dataset: Dataset, out_dir: str | os.PathLike, names=None, pro
             result = _keras_run(dataset, name, Path(out_dir) / name, profile, seed)
             probs = predict_proba(result.model, test.images)
             rows.append(_row(name, "keras", probs, test, clean, result.seconds, result.model.count_params(),
-                             train_rows=int((dataset.splits == "Training").sum()),
+                             train_rows=_rows_trained(dataset, profile),
                              pretrained=getattr(result.model, "fer_pretrained", None)))
     return pd.DataFrame(rows)
 
@@ -130,7 +136,7 @@ def label_source_comparison(dataset: Dataset, votes, out_dir: str | os.PathLike,
         data = with_label_source(dataset, votes, source)
         result = _keras_run(data, model, Path(out_dir) / f"labels={source}", profile, seed)
         row = {"labels": source, "classes": len(data.class_names),
-               "train_rows": int((data.splits == "Training").sum())}
+               "train_rows": _rows_trained(data, profile)}
         for split in ("PublicTest", "PrivateTest"):
             part = data.split(split)
             row[f"{split} accuracy"] = float((predict_proba(result.model, part.images).argmax(1) == part.labels).mean())

@@ -271,6 +271,15 @@ def label_source_cross_table(models: dict[str, Path], dataset: Dataset, votes, s
     return pd.DataFrame(rows)
 
 
+def label_source_cross_view(table: pd.DataFrame) -> pd.DataFrame:
+    """``label_source_cross_table`` as notebook 05 shows it: a row per model, accuracy then n per labels × split (n
+    stays a count)."""
+    view = table.pivot_table(index="model", columns=["labels", "split"], values=["accuracy", "n"], sort=False)
+    view["n"] = view["n"].astype(int)
+    view["accuracy"] = view["accuracy"].round(3)
+    return view
+
+
 def metrics_results(choice, headline: pd.DataFrame, temperature: float | None = None,
                     comparison: pd.DataFrame | None = None, label_source_cross: pd.DataFrame | None = None) -> dict:
     """05: the model analysed (and why), each split's headline metrics (full PrivateTest first, subsets beside

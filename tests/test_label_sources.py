@@ -337,7 +337,7 @@ def test_synthetic_votes_undo_planted_flips_and_drop_planted_nonfaces(synthetic_
 
 def test_cross_table_scores_each_model_on_each_label_source_over_shared_classes(synthetic_with_votes, tmp_path):
     from fer_workbench.models.io import save_model
-    from fer_workbench.results import label_source_cross_table
+    from fer_workbench.results import label_source_cross_table, label_source_cross_view
 
     data, votes_file = synthetic_with_votes
     dataset = load_dataset(data)
@@ -356,6 +356,9 @@ def test_cross_table_scores_each_model_on_each_label_source_over_shared_classes(
     assert row.loc[("contempt8", "fer2013", "PrivateTest"), "classes"] == 7
     assert row.loc[("contempt8", "fer2013", "PrivateTest"), "accuracy"] == pytest.approx((fer2013.labels == 0).mean())
     assert row.loc[("contempt8", "ferplus-majority", "PrivateTest"), "n"] == len(majority)
+    view = label_source_cross_view(table)  # what notebook 05 shows: a row per model, counts kept whole
+    assert list(view.index) == ["happy7", "contempt8"] and view[("n", "ferplus-majority", "PrivateTest")].dtype == int
+    assert view.loc["contempt8", ("n", "ferplus-majority", "PrivateTest")] == len(majority)
 
 
 def test_label_source_comparison_trains_one_network_per_source(synthetic_with_votes, tmp_path):
@@ -370,6 +373,7 @@ def test_label_source_comparison_trains_one_network_per_source(synthetic_with_vo
     assert list(table["classes"]) == [7, 8, 8]
     assert (table["PrivateTest n"].iloc[1:] <= table["PrivateTest n"].iloc[0]).all()  # FER+ may drop rows
     assert table["shared n"].nunique() == 1  # one common ground for every source
+    assert (table["train_rows"] == 200).all()  # the rows each network fitted: the profile's subsample
     scores = table[["PublicTest accuracy", "PrivateTest accuracy", "PrivateTest FER+ majority, shared classes"]]
     assert ((scores >= 0) & (scores <= 1)).all().all()
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"labels={s}" for s in sorted(LABEL_SOURCES)]
