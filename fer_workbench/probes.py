@@ -181,7 +181,7 @@ def run_probes(dataset: Dataset, base_config: dict | str | os.PathLike, probes: 
     checked before anything trains. Selection figure: the PublicTest accuracy of the model ``training.train``
     keeps (best epoch, or the snapshot average when it scores better); PrivateTest is reported only."""
     from fer_workbench.inference import predict_proba
-    from fer_workbench.training import resolve_config, train  # TensorFlow: only once probes are known good
+    from fer_workbench.training import EpochProgress, resolve_config, train  # TensorFlow: once probes are known good
 
     profile = get_profile(profile)
     base = read_yaml_mapping(base_config) if isinstance(base_config, str | os.PathLike) else dict(base_config)
@@ -215,7 +215,8 @@ def run_probes(dataset: Dataset, base_config: dict | str | os.PathLike, probes: 
     for probe in tqdm(queue, desc="probes", disable=not progress):
         start = time.perf_counter()
         config = configs[probe.name]
-        result = train(dataset, config, out / probe.name, profile=profile, seed=seed, verbose=0)
+        result = train(dataset, config, out / probe.name, profile=profile, seed=seed, verbose=0,
+                       callbacks=[EpochProgress(probe.name)] if progress else None)
         correct = predict_proba(result.model, public.images).argmax(1) == public.labels
         averaging = result.metrics.get("averaging") or {}
         finished[probe.name] = {

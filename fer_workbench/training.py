@@ -211,6 +211,30 @@ class _EpochLog(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._start
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """A tqdm bar over a run's epochs with its PublicTest accuracy, for callers that train with ``verbose=0`` (a
+    resumed run starts the bar at its epoch)."""
+
+    def __init__(self, desc: str, leave: bool = False):
+        super().__init__()
+        self.desc, self.leave, self.bar = desc, leave, None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.params.get("epochs"), desc=self.desc, unit="epoch", leave=self.leave)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.n = epoch + 1
+        if logs and "val_accuracy" in logs:
+            self.bar.set_postfix(val_accuracy=f"{logs['val_accuracy']:.3f}")
+        self.bar.refresh()
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _seed_generators(model: keras.Model) -> list[tuple[str, keras.random.SeedGenerator]]:
     """(layer name, generator) of every layer drawing random numbers in training (dropout masks): their states
     are not in a ``.keras`` file, so the checkpoint state carries them for an exact resume."""

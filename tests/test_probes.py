@@ -268,3 +268,18 @@ def test_cli_probe_needs_epochs_and_a_probe_list(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["probe", "--config", str(root / "base.yaml"), "--out", str(tmp_path / "out")])
     assert exited.value.code == 2 and "--probes" in capsys.readouterr().err
+
+
+def test_epoch_progress_counts_epochs_and_shows_publictest_accuracy(capsys):
+    """Probes train with verbose=0; their per-epoch bar says how far a 20-minute probe is (a resumed run's bar
+    starts at its epoch)."""
+    from fer_workbench.training import EpochProgress
+
+    bar = EpochProgress("baseline")
+    bar.set_params({"epochs": 10})
+    bar.on_train_begin()
+    bar.on_epoch_end(3, {"val_accuracy": 0.4567})
+    assert bar.bar.n == 4 and bar.bar.total == 10
+    bar.on_train_end()
+    err = capsys.readouterr().err
+    assert "baseline" in err and "4/10" in err and "val_accuracy=0.457" in err
