@@ -24,6 +24,7 @@ import tensorflow as tf
 from fer_workbench import CLASS_NAMES
 from fer_workbench.config import Profile, Settings, get_profile
 from fer_workbench.data.dataset import Dataset
+from fer_workbench.distillation import check_distillation, distilled_targets
 from fer_workbench.errors import WorkbenchError
 from fer_workbench.evaluation import card_metrics
 from fer_workbench.files import atomic_path, atomic_write_text, sha256_bytes
@@ -75,11 +76,15 @@ class TrainConfig(Settings):
     mixup: float = 0.0  # mixup's Beta(α, α) α, 0 = off (``inputs.mix_batch``)
     cutmix: float = 0.0  # CutMix's α, 0 = off; with mixup on too, each batch uses one of the two at random
     average_last: int = 0  # average the weights of the last N epochs (then re-estimate batch norm), 0 = off
+    teachers: list = field(default_factory=list)  # distillation: model files / shipped names (``distillation``)
+    teacher_weight: float = 0.0  # the teachers' share of the training targets, 0 = off
+    teacher_temperature: float = 2.0  # softening of the teachers' probabilities
 
 
 # TrainConfig fields added after runs were already on disk: left out of a run's fingerprint while off, so those
 # runs still resume.
-_OPTIONAL_FIELDS = {"mixup": 0.0, "cutmix": 0.0, "average_last": 0}
+_OPTIONAL_FIELDS = {"mixup": 0.0, "cutmix": 0.0, "average_last": 0, "teachers": [], "teacher_weight": 0.0,
+                    "teacher_temperature": 2.0}
 BN_REESTIMATE_ROWS = 8192  # Training rows (at most) the batch-norm statistics of an averaged model are estimated on
 
 
@@ -126,6 +131,8 @@ def resolve_config(model: str | VGGConfig | TrainConfig | dict = "vgg", profile:
         raise WorkbenchError(f"unknown schedule {config.schedule!r}; choose plateau, cosine or constant")
     _check_alpha("mixup", config.mixup)
     _check_alpha("cutmix", config.cutmix)
+    check_distillation(config.teachers, config.teacher_weight, config.teacher_temperature)
+    config = replace(config, teachers=list(config.teachers))
     model_kwargs = dict(config.model_kwargs)
     if config.model == "vgg":
         model_kwargs = as_vgg_config(model_kwargs.pop("config", profile.train.vgg_preset), **model_kwargs).to_dict()
@@ -516,9 +523,14 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     x_train = prepare_images(train_set.images, config.preprocessing)
     x_val = prepare_images(val_set.images, config.preprocessing)
     train_targets = train_set.labels if train_set.soft_labels is None else train_set.soft_labels
+    distillation = None
+    if config.teacher_weight:
+        train_targets, distillation = distilled_targets(train_set, train_targets, config.teachers,
+                                                        config.teacher_weight, config.teacher_temperature)
     data_hash = sha256_bytes(train_set.images.tobytes() + train_set.labels.astype(np.int64).tobytes()
                              + (b"" if train_set.soft_labels is None else train_set.soft_labels.tobytes())
-                             + val_set.images.tobytes())
+                             + val_set.images.tobytes()
+                             + "".join(t["sha256"] for t in (distillation or {}).get("teachers", [])).encode())
     state = _restore_state(out, _fingerprint(config, seed, batch_size, data_hash), overwrite)
     resumed_from = state["epoch"]
 
@@ -542,15 +554,16 @@ def train(dataset: Dataset, model: str | VGGConfig | TrainConfig | dict = "vgg",
     distribution = {"strategy": type(strategy).__name__.lstrip("_"), "replicas": replicas,
                     "global_batch_size": batch_size, "learning_rate": learning_rate}
     return _finalise(net, out, state, config, dataset, profile, seed, len(train_set), batch_size, device,
-                     distribution, tta, resumed_from, averaging)
+                     distribution, tta, resumed_from, {"averaging": averaging, "distillation": distillation})
 
 
 def _finalise(net: keras.Model, out: Path, state: dict, config: TrainConfig, dataset: Dataset, profile: Profile,
               seed: int, training_rows: int, batch_size: int, device: DeviceSettings, distribution: dict, tta: bool,
-              resumed_from: int, averaging: dict | None = None) -> TrainingResult:
-    """Evaluate the selected weights, write model.keras with its card, and gather the result."""
+              resumed_from: int, records: dict | None = None) -> TrainingResult:
+    """Evaluate the selected weights, write model.keras with its card, and gather the result. ``records``: what
+    the run did beyond plain training (``averaging``, ``distillation``), for the card's metrics."""
     metrics = {"best_epoch": state["best_epoch"], f"best_{config.monitor}": state["best"],
-               **({"averaging": averaging} if averaging else {}), **card_metrics(net, dataset, tta=tta)}
+               **{k: v for k, v in (records or {}).items() if v}, **card_metrics(net, dataset, tta=tta)}
     seconds = state["fit_seconds"]
     ips = state["images_seen"] / seconds if seconds else 0.0
     card = {

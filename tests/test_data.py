@@ -268,3 +268,12 @@ def test_working_dataset_cleans_training_only_and_keeps_test_splits_whole(tmp_pa
     (cleaned.parent / "summary.json").write_text(json.dumps({"data_checksum": "other"}))
     assert cleaning_kept_rows(dataset, out) is None
     assert "of other data" in load_working_dataset(path, out)[1]
+
+
+def test_is_synthetic_tells_drawn_faces_from_a_users_file(tmp_path, small_csv):
+    """Notebook 06 sends real photos of a synthetic run to the shipped model: it must know which data is drawn."""
+    from fer_workbench.data import is_synthetic
+    from fer_workbench.data.synthetic import write_synthetic_dataset
+
+    assert is_synthetic(write_synthetic_dataset(tmp_path, 200, seed=0))
+    assert not is_synthetic(small_csv[0])

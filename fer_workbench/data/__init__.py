@@ -53,6 +53,17 @@ def resolve_data_path(data_path: str | os.PathLike | None, profile: str = "smoke
 __all__.append("resolve_data_path")
 
 
+def is_synthetic(data_path: str | os.PathLike | None, profile: str = "smoke", seed: int = 0) -> bool:
+    """Whether ``data_path`` (None: the embedded default) is a synthetic dataset: drawn faces, with the truth file
+    ``data.synthetic`` writes beside them."""
+    from fer_workbench.data.synthetic import truth_path_for
+
+    return truth_path_for(resolve_data_path(data_path, profile, seed)).exists()
+
+
+__all__.append("is_synthetic")
+
+
 def cleaned_data_path(output_dir: str | os.PathLike) -> Path:
     """Where notebook 02 / `fer-workbench clean` leave the cleaned export inside a run directory."""
     return Path(output_dir) / "clean" / "cleaned.csv"
