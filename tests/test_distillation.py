@@ -63,7 +63,7 @@ def test_targets_mix_labels_and_teacher(tiny):
     onehot = np.eye(7)[train.labels]
     assert (mixed[onehot == 1] >= 0.75 - 1e-6).all()  # the label keeps its (1 - w) share
     assert record["weight"] == 0.25 and record["temperature"] == 2.0 and len(record["teachers"][0]["sha256"]) == 64
-    with pytest.raises(WorkbenchError, match="teacher .*no such model file"):
+    with pytest.raises(WorkbenchError, match=r"teacher .*no such model file"):
         distilled_targets(train, train.labels, [str(teacher) + ".missing"], 0.25, 2.0)
 
 
