@@ -45,13 +45,32 @@ def evaluate_split(model: keras.Model, dataset: Dataset, split: str | None = "Pr
 
 def card_metrics(model: keras.Model, dataset: Dataset, tta: bool = False) -> dict:
     """What a trained model's card records: PublicTest (selection) and PrivateTest (reported once), each
-    ``evaluate_split``'s document, plus PrivateTest with ten-crop TTA when asked."""
+    ``evaluate_split``'s document, plus PrivateTest with ten-crop TTA when asked, and the temperature fitted on
+    PublicTest with PrivateTest's calibration before and after it (``calibration``)."""
     report: dict = {"tta": tta}
     for key, split, use_tta in (("PublicTest", "PublicTest", False), ("PrivateTest", "PrivateTest", False),
                                 ("PrivateTest_tta", "PrivateTest", True)):
         if split in dataset.split_names() and (tta or not use_tta):
             report[key] = evaluate_split(model, dataset, split, tta=use_tta)
+    if {"PublicTest", "PrivateTest"} <= set(dataset.split_names()):
+        report["calibration"] = temperature_calibration(model, dataset)
     return report
+
+
+def temperature_calibration(model: keras.Model, dataset: Dataset) -> dict:
+    """The temperature that minimises PublicTest's log loss (selection data only), and PrivateTest's ECE and log
+    loss before and after dividing the logits by it (single crop). A model's ``predict`` outputs stay
+    uncalibrated; consumers that want calibrated scores apply this temperature."""
+    from fer_workbench.metrics import apply_temperature, calibration_comparison, fit_temperature
+
+    public, private = dataset.split("PublicTest"), dataset.split("PrivateTest")
+    temperature = fit_temperature(public.labels, predict_proba(model, public.images))
+    proba = predict_proba(model, private.images)
+    table = calibration_comparison(private.labels, proba, apply_temperature(proba, temperature))
+    return {"temperature": temperature, "fitted_on": "PublicTest", "evaluated_on": "PrivateTest",
+            "ece_before": float(table.loc["ECE", "before"]), "ece_after": float(table.loc["ECE", "after"]),
+            "log_loss_before": float(table.loc["log loss", "before"]),
+            "log_loss_after": float(table.loc["log loss", "after"])}
 
 
 def report_table(metrics: dict) -> pd.DataFrame:

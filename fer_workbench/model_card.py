@@ -82,10 +82,18 @@ def _averaging_line(averaging: dict) -> str:
             "model is kept")
 
 
+def _calibration_line(calibration: dict) -> str:
+    return (f"Temperature {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']} (divide the logits "
+            f"by it for calibrated scores): {calibration['evaluated_on']} ECE {calibration['ece_before']:.3f} → "
+            f"{calibration['ece_after']:.3f}, log loss {calibration['log_loss_before']:.3f} → "
+            f"{calibration['log_loss_after']:.3f} (single crop).")
+
+
 def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, leakage_free: dict,
-                  probes: dict | None = None) -> str:
+                  probes: dict | None = None, calibration: dict | None = None) -> str:
     """The card as a short Markdown page: what was trained how, and the PrivateTest figures; with ``probes`` (a
-    ``probes.json`` of the same data) the probe table too."""
+    ``probes.json`` of the same data) the probe table too, with ``calibration``
+    (``evaluation.temperature_calibration``) the temperature and its effect."""
     meta = card.get("metadata", {})
     hardware = meta.get("hardware", {})
     packages = meta.get("packages", {})
@@ -117,7 +125,8 @@ def card_markdown(card: dict, evaluation: dict, tta_evaluation: dict | None, lea
     lines += ["", f"Leakage-free PrivateTest (the {leakage_free['n']} images with no exact copy in Training): "
               f"{_pct(leakage_free['accuracy'])} single crop"
               + (f", {_pct(leakage_free['accuracy_tta'])} with TTA" if leakage_free.get("accuracy_tta") else "")
-              + ".", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+              + ".", *(["", _calibration_line(calibration)] if calibration else []),
+              "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, row in evaluation["per_class"].items():
         lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     lines += ["", "![confusion](confusion.png)", "", "![learning curves](learning_curves.png)", ""]
@@ -144,7 +153,7 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
     """Evaluate the model on ``split`` (single crop and TTA) and write confusion.png, learning_curves.png and
     model_card.md to ``out_dir``; returns the evaluation. A ``probes.json`` (``fer-workbench probe --report``) in
     ``out_dir`` of the same data adds the probe table to the page."""
-    from fer_workbench.evaluation import evaluate_split
+    from fer_workbench.evaluation import evaluate_split, temperature_calibration
     from fer_workbench.models.io import load_model
 
     model_path = Path(model_path)
@@ -163,9 +172,11 @@ def write_card_report(model_path: str | os.PathLike, dataset: Dataset, out_dir: 
         _save_png(plots.learning_curves_static(pd.DataFrame(card["history"])), out / "learning_curves.png")
     else:
         (out / "learning_curves.png").unlink(missing_ok=True)
+    calibration = (temperature_calibration(model, dataset) if split == "PrivateTest"
+                   and "PublicTest" in dataset.split_names() else None)
     atomic_write_text(out / "model_card.md",
-                      card_markdown(card, single, tta, leakage_free, _probes_beside(out, dataset)))
-    return {"single_crop": single, "tta": tta, "leakage_free": leakage_free}
+                      card_markdown(card, single, tta, leakage_free, _probes_beside(out, dataset), calibration))
+    return {"single_crop": single, "tta": tta, "leakage_free": leakage_free, "calibration": calibration}
 
 
 __all__ = ["CARD_FIGURES", "card_markdown", "read_card", "ship_run", "write_card_report"]

@@ -77,6 +77,7 @@ def test_a_distilled_run_records_its_teachers_and_resumes_only_with_them(tiny):
     record = result.metrics["distillation"]
     assert record["teachers"][0]["path"] == str(teacher) and 0 <= record["teacher_agreement_with_labels"] <= 1
     assert result.config.teachers == [str(teacher)]
+    assert result.metrics["calibration"]["temperature"] > 0  # every card records its PublicTest temperature
     with pytest.raises(WorkbenchError, match="holds a different run"):
         train(dataset, {**config, "teacher_weight": 0.25, "epochs": 2}, root / "run", profile="smoke", verbose=0)
     plain = train(dataset, {**config, "teachers": [], "teacher_weight": 0.0}, root / "plain", profile="smoke",

@@ -54,6 +54,10 @@ def test_card_report_writes_figures_and_page(run_dir, tmp_path):
     assert result["tta"]["n"] == len(dataset.split("PrivateTest"))
     assert result["leakage_free"]["n"] == len(dataset.split("PrivateTest"))  # the toy set has no duplicates
     assert f"{100 * result['single_crop']['accuracy']:.1f}%" in page
+    calibration = result["calibration"]  # fitted on PublicTest, judged on PrivateTest
+    assert calibration["fitted_on"] == "PublicTest" and calibration["temperature"] > 0
+    assert calibration["log_loss_after"] <= calibration["log_loss_before"] + 0.05
+    assert f"Temperature {calibration['temperature']:.3f}, fitted on PublicTest" in page
 
 
 def test_cli_ship_and_model_card(run_dir, tmp_path, capsys):
@@ -65,7 +69,7 @@ def test_cli_ship_and_model_card(run_dir, tmp_path, capsys):
     assert main(["model-card", "--data", str(csv), "--model", str(tmp_path / "m.keras"), "--out",
                  str(tmp_path / "card"), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert set(document) == {"single_crop", "tta", "leakage_free"}
+    assert set(document) == {"single_crop", "tta", "leakage_free", "calibration"}
     assert main(["ship", str(tmp_path / "nothing")]) != 0
     assert "no model.keras" in capsys.readouterr().err
 
