@@ -2,10 +2,10 @@
 
 A run with ``TrainConfig.teachers`` (model files, or shipped names such as "shipped" and "shipped-ferplus") and
 ``teacher_weight`` w > 0 fits ``(1 - w) · labels + w · teachers`` instead of the labels alone: the teachers' class
-probabilities on each Training image, softened by ``teacher_temperature`` T (p^(1/T), renormalised: the softmax of
-the logits over T), averaged over teachers. A teacher's classes are matched to the data's by name; a class the data
-lacks (FER+'s contempt for a FER2013 run) is dropped and the rest renormalised. The teachers never see PublicTest or
-PrivateTest here, and a shipped teacher was selected on PublicTest only, so the protocol holds.
+probabilities on each Training image, softened by ``teacher_temperature`` T (``metrics.apply_temperature``: the
+softmax of the logits over T), averaged over teachers. A teacher's classes are matched to the data's by name; a
+class the data lacks (FER+'s contempt for a FER2013 run) is dropped and the rest renormalised. The teachers never
+see PublicTest or PrivateTest here, and a shipped teacher was selected on PublicTest only, so the protocol holds.
 """
 
 from __future__ import annotations
@@ -29,14 +29,6 @@ def check_distillation(teachers, weight, temperature) -> None:
         raise WorkbenchError(f"teacher_temperature must be a number > 0, got {temperature!r}")
 
 
-def soften(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities at temperature T: p^(1/T) renormalised (softmax(logits / T) without the logits)."""
-    logp = np.log(np.clip(np.asarray(proba, np.float64), 1e-12, None)) / temperature
-    logp -= logp.max(axis=1, keepdims=True)
-    out = np.exp(logp)
-    return out / out.sum(axis=1, keepdims=True)
-
-
 def to_classes(proba: np.ndarray, teacher_classes, class_names) -> np.ndarray:
     """A teacher's probabilities over ``class_names`` (matched by name; classes the data lacks dropped, rows
     renormalised). A teacher sharing fewer than two of the data's classes is refused."""
@@ -58,6 +50,7 @@ def teacher_probabilities(images: np.ndarray, teachers, class_names, temperature
     sha256, classes)."""
     from fer_workbench.config import model_file
     from fer_workbench.inference import predict_proba
+    from fer_workbench.metrics import apply_temperature
     from fer_workbench.models.io import load_model, model_class_names
 
     total, record = np.zeros((len(images), len(class_names))), []
@@ -67,7 +60,7 @@ def teacher_probabilities(images: np.ndarray, teachers, class_names, temperature
             raise WorkbenchError(f"teacher {name}: {path}: no such model file")
         model = load_model(path)
         classes = model_class_names(model)
-        total += to_classes(soften(predict_proba(model, images), temperature), classes, class_names)
+        total += to_classes(apply_temperature(predict_proba(model, images), temperature), classes, class_names)
         record.append({"teacher": name, "path": str(path), "sha256": sha256_file(path), "classes": list(classes)})
     return total / len(teachers), record
 
@@ -85,4 +78,4 @@ def distilled_targets(train_set: Dataset, targets: np.ndarray, teachers, weight:
                    "teacher_agreement_with_labels": agreement}
 
 
-__all__ = ["check_distillation", "distilled_targets", "soften", "teacher_probabilities", "to_classes"]
+__all__ = ["check_distillation", "distilled_targets", "teacher_probabilities", "to_classes"]

@@ -209,9 +209,8 @@ def run_probes(dataset: Dataset, base_config: dict | str | os.PathLike, probes: 
     trained_now = []
     public = dataset.split("PublicTest")
     riders = shared_runs(chosen, set(finished))
-    carriers = {rider.name: next(p for p in chosen if p.name == name) for name, rider in riders.items()}
-    by_name = {carriers.get(p.name, p).name: carriers.get(p.name, p) for p in chosen if p.name not in finished}
-    queue = list(by_name.values())  # a plain probe that shares a run is trained as its averaging partner
+    riding = {rider.name for rider in riders.values()}  # their rows come with their averaging partner's run
+    queue = [p for p in chosen if p.name not in finished and p.name not in riding]
     for probe in tqdm(queue, desc="probes", disable=not progress):
         start = time.perf_counter()
         config = configs[probe.name]

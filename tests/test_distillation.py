@@ -7,7 +7,8 @@ from conftest import limit_tf_threads
 from fer_workbench import CLASS_NAMES, WorkbenchError
 from fer_workbench.data import FERPLUS_CLASS_NAMES, load_dataset
 from fer_workbench.data.synthetic import write_synthetic_dataset
-from fer_workbench.distillation import check_distillation, distilled_targets, soften, to_classes
+from fer_workbench.distillation import check_distillation, distilled_targets, to_classes
+from fer_workbench.metrics import apply_temperature as soften  # what distillation softens teachers with
 
 limit_tf_threads()
 

@@ -62,19 +62,20 @@ def fit_classical(name: str, images: np.ndarray, labels: np.ndarray, seed: int =
 
 
 def stratified_positions(labels: np.ndarray, n: int | None, seed: int = 0, at_least: int = 3) -> np.ndarray:
-    """Sorted positions of ``n`` rows drawn at random in proportion to the classes, every class topped up to
-    ``at_least`` rows where it has them (a 500-row draw from FER2013 can hold 2 disgust images or none)."""
+    """Sorted positions of ``n`` rows drawn at random, then every class topped up to ``at_least`` rows where it has
+    them (a 500-row draw from FER2013 can hold 2 disgust images or none)."""
     labels = np.asarray(labels)
     if not n or n >= len(labels):
         return np.arange(len(labels))
     rng = np.random.default_rng(seed)
-    take = set(rng.choice(len(labels), size=n, replace=False).tolist())
+    taken = np.zeros(len(labels), bool)
+    taken[rng.choice(len(labels), size=n, replace=False)] = True
     for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        missing = min(at_least, len(members)) - sum(1 for i in members if i in take)
+        members = labels == cls
+        missing = min(at_least, members.sum()) - (taken & members).sum()
         if missing > 0:
-            take.update(rng.choice(np.setdiff1d(members, list(take)), size=missing, replace=False).tolist())
-    return np.array(sorted(take))
+            taken[rng.choice(np.flatnonzero(members & ~taken), size=missing, replace=False)] = True
+    return np.flatnonzero(taken)
 
 
 def classical_proba(model: Pipeline, images: np.ndarray, num_classes: int = len(CLASS_NAMES)) -> np.ndarray:
